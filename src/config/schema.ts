@@ -1,0 +1,85 @@
+import { z } from 'zod';
+
+/**
+ * The one configuration schema (SPEC §3). Types are inferred from it. Option names follow
+ * the Genesys SIP Server vocabulary; units are in each option's description.
+ */
+const port = (min: number) => z.number().int().min(min).max(65535);
+const ipAddress = z.union([z.ipv4(), z.ipv6()], { error: 'expected an IPv4 or IPv6 address' });
+
+export const tserverSchema = z
+  .object({
+    'sip-address': ipAddress.default('127.0.0.1').describe('address to listen on and to put in Via/Contact'),
+    'sip-port': port(1).default(5060).describe('UDP and TCP port'),
+    'sip-port-tls': port(0).default(0).describe('TLS port, 0 = off'),
+    'sip-tls-cert': z.string().min(1).optional().describe('server certificate, PEM file path'),
+    'sip-tls-key': z.string().min(1).optional().describe('server private key, PEM file path'),
+    'sip-tls-ca': z.string().min(1).optional().describe('trusted CAs for peers, PEM file path'),
+    'sip-tls-verify-peer': z.boolean().default(false).describe('verify certificates on connections the server opens'),
+    'sip-enable-tcp-keep-alive': z.boolean().default(false).describe('SO_KEEPALIVE on every SIP TCP/TLS connection'),
+    'sip-tcp-keep-alive-idle': z.number().int().min(1).max(7200).optional().describe('seconds idle before the first probe'),
+    'sip-tcp-keep-alive-interval': z.number().int().min(1).max(600).optional().describe('seconds between probes'),
+    'sip-tcp-keep-alive-count': z.number().int().min(1).max(127).optional().describe('unanswered probes before dead'),
+    'sip-tcp-user-timeout': z.number().int().min(0).max(600_000).default(0).describe('TCP_USER_TIMEOUT in ms, 0 = OS'),
+    'sip-tcp-connect-timeout': z.number().int().min(100).max(60_000).default(5000).describe('ms to open a TCP/TLS connection'),
+    'sip-invite-timeout': z.number().int().min(0).max(34).default(0).describe('timer B in seconds, 0 = 64*T1 (32 s)'),
+    'sip-max-message-size': z.number().int().min(1024).max(1_048_576).default(65535).describe('bytes'),
+    'sip-max-connections': z.number().int().min(1).max(1_000_000).default(100_000).describe('accepted TCP/TLS connections'),
+    'sip-t1': z.number().int().min(50).max(10_000).default(500).describe('RFC 3261 T1 in ms (extension)'),
+    'sip-t2': z.number().int().min(500).max(60_000).default(4000).describe('RFC 3261 T2 in ms (extension)'),
+    'sip-t4': z.number().int().min(500).max(60_000).default(5000).describe('RFC 3261 T4 in ms (extension)'),
+    'registrar-default-expires': z.number().int().min(60).max(86_400).default(3600).describe('seconds'),
+    'registrar-min-expires': z.number().int().min(1).max(3600).default(60).describe('seconds'),
+    'http-address': ipAddress.default('127.0.0.1').describe('control API address'),
+    'http-port': port(0).default(8080).describe('control API port, 0 = off'),
+    'http-token': z.string().min(1).optional().describe('bearer token for the control API'),
+    store: z
+      .string()
+      .regex(/^(sqlite:.+|memory:)$/, { error: 'expected "sqlite:PATH" or "memory:"' })
+      .default('sqlite:sip-server.db')
+      .describe('where registrations and call records live'),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o['sip-port-tls'] > 0 && (!o['sip-tls-cert'] || !o['sip-tls-key'])) {
+      ctx.addIssue({ code: 'custom', path: ['sip-tls-cert'], message: 'sip-port-tls is set: sip-tls-cert and sip-tls-key are required' });
+    }
+    if (o['http-port'] > 0 && !o['http-token'] && !isLoopback(o['http-address'])) {
+      ctx.addIssue({ code: 'custom', path: ['http-token'], message: 'required when http-address is not a loopback address' });
+    }
+  });
+
+export function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
+}
+
+export const dnSchema = z
+  .object({
+    type: z.enum(['extension', 'trunk', 'voip-service']),
+    contact: z.string().regex(/^(\*|sips?:\S+)$/, { error: 'expected "*" or a SIP URI' }),
+    password: z.string().min(1).optional(),
+    'oos-check': z.number().int().min(0).max(300).default(0).describe('seconds between OPTIONS checks, 0 = off'),
+    'oos-force': z.number().int().min(0).max(30).default(0).describe('seconds without response before out of service'),
+    prefix: z.string().regex(/^\d+$/, { error: 'expected digits' }).optional(),
+    priority: z.number().int().min(0).max(100).default(0),
+    'service-type': z.enum(['softswitch', 'msml', 'recorder', 'other']).optional(),
+  })
+  .strict();
+
+export const logSchema = z
+  .object({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    TServer: tserverSchema.default(() => tserverSchema.parse({})),
+    log: logSchema.default(() => logSchema.parse({})),
+    dns: z.record(z.string().regex(/^[A-Za-z0-9._+-]+$/, { error: 'expected a DN number or name' }), dnSchema).default({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type TServerOptions = Config['TServer'];
+export type DnOptions = z.infer<typeof dnSchema>;

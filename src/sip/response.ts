@@ -1,0 +1,62 @@
+import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from './message.js';
+import { tagOf } from './name-addr.js';
+
+/** Default reason phrases for the responses this server generates. */
+export const REASON_PHRASES: Record<number, string> = {
+  100: 'Trying', 180: 'Ringing', 181: 'Call Is Being Forwarded', 182: 'Queued', 183: 'Session Progress',
+  200: 'OK', 202: 'Accepted',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  406: 'Not Acceptable', 407: 'Proxy Authentication Required', 408: 'Request Timeout', 413: 'Request Entity Too Large',
+  415: 'Unsupported Media Type', 416: 'Unsupported URI Scheme', 420: 'Bad Extension', 423: 'Interval Too Brief',
+  480: 'Temporarily Unavailable', 481: 'Call/Transaction Does Not Exist', 482: 'Loop Detected',
+  483: 'Too Many Hops', 484: 'Address Incomplete', 486: 'Busy Here', 487: 'Request Terminated', 488: 'Not Acceptable Here',
+  491: 'Request Pending', 500: 'Server Internal Error', 501: 'Not Implemented', 503: 'Service Unavailable',
+  504: 'Server Time-out', 505: 'Version Not Supported', 513: 'Message Too Large', 603: 'Decline',
+};
+
+/**
+ * Builds a response to a request per RFC 3261 §8.2.6.2: Via (all values, in order), From,
+ * Call-ID, CSeq copied; To copied with `toTag` added when it has no tag and status > 100.
+ * Content-Length is left to the serializer.
+ */
+export function createResponse(
+  req: SipRequest,
+  status: number,
+  reason?: string,
+  opts: { toTag?: string; headers?: SipHeader[]; body?: Buffer } = {},
+): SipResponse {
+  const headers: SipHeader[] = [];
+  for (const v of getHeaderValues(req, 'via')) headers.push({ name: 'Via', value: v });
+  const from = getHeaderValues(req, 'from')[0];
+  if (from !== undefined) headers.push({ name: 'From', value: from });
+  let to = getHeaderValues(req, 'to')[0];
+  if (to !== undefined && status > 100 && opts.toTag !== undefined && tagOfSafe(to) === undefined) {
+    to = `${to};tag=${opts.toTag}`;
+  }
+  if (to !== undefined) headers.push({ name: 'To', value: to });
+  const callId = getHeaderValues(req, 'call-id')[0];
+  if (callId !== undefined) headers.push({ name: 'Call-ID', value: callId });
+  const cseq = getHeaderValues(req, 'cseq')[0];
+  if (cseq !== undefined) headers.push({ name: 'CSeq', value: cseq });
+  if (status === 100) {
+    const ts = getHeaderValues(req, 'timestamp')[0];
+    if (ts !== undefined) headers.push({ name: 'Timestamp', value: ts });
+  }
+  headers.push(...(opts.headers ?? []));
+  return {
+    kind: 'response',
+    version: SIP_VERSION,
+    status,
+    reason: reason ?? REASON_PHRASES[status] ?? 'Unknown',
+    headers,
+    body: opts.body ?? Buffer.alloc(0),
+  };
+}
+
+function tagOfSafe(value: string): string | undefined {
+  try {
+    return tagOf(value);
+  } catch {
+    return undefined;
+  }
+}

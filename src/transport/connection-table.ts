@@ -1,0 +1,90 @@
+import type { Connection } from './connection.js';
+import type { TransportName } from './types.js';
+
+/**
+ * Every live TCP/TLS connection, by id and by transport + remote address. Lookups return
+ * only `open` connections, newest first, so a connection that is closing is never reused.
+ */
+export class ConnectionTable {
+  private readonly byId = new Map<string, Connection>();
+  private readonly byRemote = new Map<string, Set<Connection>>();
+  /** Extra keys under which a connection is also found (e.g. the peer's Via sent-by). */
+  private readonly aliases = new Map<Connection, Set<string>>();
+
+  static key(transport: TransportName, address: string, port: number): string {
+    return `${transport}|${address.toLowerCase()}|${port}`;
+  }
+
+  add(conn: Connection): void {
+    this.byId.set(conn.id, conn);
+    this.index(ConnectionTable.key(conn.transport, conn.remoteAddress, conn.remotePort), conn);
+  }
+
+  /**
+   * Also finds `conn` under another address of the peer: a peer that opened a connection
+   * and names its listening address in Via sent-by is reached back on that connection.
+   */
+  addAlias(conn: Connection, address: string, port: number): void {
+    const key = ConnectionTable.key(conn.transport, address, port);
+    let keys = this.aliases.get(conn);
+    if (!keys) {
+      keys = new Set();
+      this.aliases.set(conn, keys);
+    }
+    if (keys.has(key)) return;
+    keys.add(key);
+    this.index(key, conn);
+  }
+
+  remove(conn: Connection): void {
+    this.byId.delete(conn.id);
+    this.unindex(ConnectionTable.key(conn.transport, conn.remoteAddress, conn.remotePort), conn);
+    for (const key of this.aliases.get(conn) ?? []) this.unindex(key, conn);
+    this.aliases.delete(conn);
+  }
+
+  private index(key: string, conn: Connection): void {
+    let set = this.byRemote.get(key);
+    if (!set) {
+      set = new Set();
+      this.byRemote.set(key, set);
+    }
+    set.add(conn);
+  }
+
+  private unindex(key: string, conn: Connection): void {
+    const set = this.byRemote.get(key);
+    if (!set) return;
+    set.delete(conn);
+    if (set.size === 0) this.byRemote.delete(key);
+  }
+
+  get(id: string): Connection | undefined {
+    const c = this.byId.get(id);
+    return c?.state === 'open' ? c : undefined;
+  }
+
+  /** An open connection to this remote transport address, the most recently active first. */
+  find(transport: TransportName, address: string, port: number): Connection | undefined {
+    const set = this.byRemote.get(ConnectionTable.key(transport, address, port));
+    let best: Connection | undefined;
+    for (const c of set ?? []) {
+      if (c.state === 'open' && (!best || c.lastActivity > best.lastActivity)) best = c;
+    }
+    return best;
+  }
+
+  all(): Connection[] {
+    return [...this.byId.values()];
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  countAccepted(): number {
+    let n = 0;
+    for (const c of this.byId.values()) if (c.origin === 'accepted') n++;
+    return n;
+  }
+}

@@ -1,0 +1,29 @@
+import type { ConnectionOrigin } from './connection.js';
+import type { ReceivedMessage, Source, TransportName } from './types.js';
+
+/** Every change of a flow's state, and every message in or dropped, as typed events. */
+export interface TransportEvents extends Record<string, unknown> {
+  message: ReceivedMessage;
+  messageDropped: { source: Source; reason: string };
+  connectionOpened: {
+    id: string;
+    transport: Exclude<TransportName, 'UDP'>;
+    origin: ConnectionOrigin;
+    remoteAddress: string;
+    remotePort: number;
+    localAddress: string;
+    localPort: number;
+  };
+  connectionClosed: {
+    id: string;
+    transport: Exclude<TransportName, 'UDP'>;
+    origin: ConnectionOrigin;
+    remoteAddress: string;
+    remotePort: number;
+    /** Why: "remote closed", "error: ECONNRESET", "unframeable: …", "server stopping", … */
+    cause: string;
+    errorCode?: string;
+  };
+  connectionFailed: { transport: TransportName; address: string; port: number; code: string; reason: string };
+  connectionRefused: { transport: TransportName; address: string; port: number; reason: string };
+}

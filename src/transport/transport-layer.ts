@@ -1,0 +1,309 @@
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+import { createServer as createTcpServer, isIP, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { errorResponseForUnparsable } from '../sip/bad-request.js';
+import type { SipMessage, SipRequest, SipResponse } from '../sip/message.js';
+import { canonicalHeaderName, getHeader, setHeader, splitHeaderList } from '../sip/message.js';
+import { parseMessage } from '../sip/parser.js';
+import { serializeMessage } from '../sip/serializer.js';
+import { formatVia, parseVia, topVia } from '../sip/via.js';
+import type { Clock } from '../util/clock.js';
+import { SipParseError, TransportError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { TypedEvents } from '../util/typed-events.js';
+import { Connection, stripV4Mapped, type ConnectionOrigin } from './connection.js';
+import { ConnectionTable } from './connection-table.js';
+import { createConnector, type Connector } from './connector.js';
+import type { TransportEvents } from './transport-events.js';
+import type { Destination, ReceivedMessage, SendResult, SipTransport, Source, TransportName } from './types.js';
+
+export interface TransportOptions {
+  address: string;
+  port: number;
+  tlsPort: number;
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer; verifyPeer: boolean };
+  connectTimeoutMs: number;
+  maxMessageSize: number;
+  maxConnections: number;
+  /** Called for every TCP/TLS socket, accepted or opened, before it carries SIP. */
+  configureSocket?: (socket: Socket) => void;
+}
+
+type StreamName = Exclude<TransportName, 'UDP'>;
+
+/**
+ * UDP, TCP and TLS listeners plus the connection table: the only module that touches
+ * sockets. Incoming messages are parsed, stamped with received/rport (RFC 3261 §18.2.1,
+ * RFC 3581) and emitted as `message`; malformed requests are answered 400 here.
+ */
+export class TransportLayer implements SipTransport {
+  readonly events: TypedEvents<TransportEvents>;
+  readonly connections = new ConnectionTable();
+  private udp: UdpSocket | undefined;
+  private readonly servers: Server[] = [];
+  private readonly connector: Connector;
+  private readonly pendingConnects = new Map<string, Promise<Connection>>();
+  private nextId = 1;
+
+  constructor(
+    private readonly opts: TransportOptions,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    connector?: Connector,
+  ) {
+    this.events = new TypedEvents<TransportEvents>((err, name) => log.error({ err, event: name }, 'transport listener failed'));
+    const tls = opts.tls;
+    this.connector =
+      connector ??
+      createConnector(clock, { verifyPeer: tls?.verifyPeer ?? false, ...(tls ? { cert: tls.cert, key: tls.key } : {}), ...(tls?.ca ? { ca: tls.ca } : {}) });
+  }
+
+  async start(): Promise<void> {
+    const { address, port, tlsPort } = this.opts;
+    const udp = createSocket({ type: isIP(address) === 6 ? 'udp6' : 'udp4', reuseAddr: false });
+    udp.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo));
+    udp.on('error', (err) => this.log.error({ err }, 'UDP socket error'));
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(port, address, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
+    this.udp = udp;
+    await this.listen(createTcpServer({ noDelay: true }, (s) => this.onAccept(s, 'TCP')), port);
+    if (tlsPort > 0) {
+      const tls = this.opts.tls;
+      if (!tls) throw new TransportError('TLS_CONFIG', 'sip-port-tls is set but no certificate and key were given');
+      const server = createTlsServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}) }, (s: TLSSocket) =>
+        this.onAccept(s, 'TLS'),
+      );
+      server.on('tlsClientError', (err, s) => {
+        this.log.debug({ err, remote: `${s.remoteAddress ?? ''}:${s.remotePort ?? ''}` }, 'TLS handshake failed');
+        this.events.emit('connectionFailed', { transport: 'TLS', address: stripV4Mapped(s.remoteAddress ?? ''), port: s.remotePort ?? 0, code: 'TLS_FAILED', reason: err.message });
+      });
+      await this.listen(server, tlsPort);
+    }
+    this.log.info({ address, udp: port, tcp: port, tls: tlsPort || undefined }, 'SIP listeners up');
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.connections.all()) c.destroy('server stopping');
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.servers.length = 0;
+    const udp = this.udp;
+    this.udp = undefined;
+    if (udp) await new Promise<void>((r) => udp.close(() => r()));
+  }
+
+  /** The address and ports actually bound (port 0 in options means "any free port"). */
+  boundPorts(): { udp: number; tcp: number; tls: number } {
+    const tcp = this.servers[0]?.address();
+    const tls = this.servers[1]?.address();
+    return {
+      udp: this.udp?.address().port ?? 0,
+      tcp: typeof tcp === 'object' && tcp ? tcp.port : 0,
+      tls: typeof tls === 'object' && tls ? tls.port : 0,
+    };
+  }
+
+  async sendRequest(req: SipRequest, dest: Destination): Promise<SendResult> {
+    const via = topVia(req);
+    via.transport = dest.transport;
+    via.host = this.opts.address.includes(':') ? `[${this.opts.address}]` : this.opts.address;
+    via.port = this.listenPort(dest.transport);
+    if (!via.params.has('rport')) via.params.set('rport', null);
+    setHeader(req, 'Via', formatVia(via));
+    return this.sendTo(req, dest);
+  }
+
+  /** RFC 3261 §18.2.2: the request's connection if still open, else received/rport or sent-by. */
+  async sendResponse(res: SipResponse, source: Source): Promise<SendResult> {
+    if (source.transport !== 'UDP' && source.flowId) {
+      const conn = this.connections.get(source.flowId);
+      if (conn) return this.writeTo(conn, res);
+    }
+    const via = topVia(res);
+    const rport = via.params.get('rport');
+    const received = via.params.get('received');
+    const dest: Destination = {
+      transport: source.transport,
+      address: received ?? unbracket(via.host),
+      port: rport ? Number(rport) : (via.port ?? (source.transport === 'TLS' ? 5061 : 5060)),
+    };
+    return this.sendTo(res, dest);
+  }
+
+  private async sendTo(msg: SipMessage, dest: Destination): Promise<SendResult> {
+    if (dest.transport === 'UDP') {
+      const udp = this.udp;
+      if (!udp) throw new TransportError('TRANSPORT_STOPPED', 'UDP transport is not running');
+      const bytes = serializeMessage(msg);
+      await new Promise<void>((resolve, reject) => {
+        udp.send(bytes, dest.port, dest.address, (err) =>
+          err ? reject(new TransportError('SEND_FAILED', `UDP send to ${dest.address}:${dest.port} failed: ${err.message}`, { cause: err })) : resolve(),
+        );
+      });
+      return { transport: 'UDP', address: dest.address, port: dest.port };
+    }
+    const conn = await this.connectionFor(dest as Destination & { transport: StreamName });
+    return this.writeTo(conn, msg);
+  }
+
+  private async writeTo(conn: Connection, msg: SipMessage): Promise<SendResult> {
+    try {
+      await conn.write(serializeMessage(msg));
+    } catch (err) {
+      throw new TransportError('SEND_FAILED', `send on ${conn.transport} connection ${conn.id} failed: ${(err as Error).message}`, { cause: err });
+    }
+    return { transport: conn.transport, address: conn.remoteAddress, port: conn.remotePort, flowId: conn.id };
+  }
+
+  /** An open connection for dest: the named flow, else one to that address, else a new one. */
+  private async connectionFor(dest: Destination & { transport: StreamName }): Promise<Connection> {
+    const existing = (dest.flowId && this.connections.get(dest.flowId)) || this.connections.find(dest.transport, dest.address, dest.port);
+    if (existing) return existing;
+    const key = ConnectionTable.key(dest.transport, dest.address, dest.port);
+    const pending = this.pendingConnects.get(key);
+    if (pending) return pending;
+    const p = this.open(dest).finally(() => this.pendingConnects.delete(key));
+    this.pendingConnects.set(key, p);
+    return p;
+  }
+
+  private async open(dest: Destination & { transport: StreamName }): Promise<Connection> {
+    let socket: Socket;
+    try {
+      socket = await this.connector({
+        transport: dest.transport,
+        address: dest.address,
+        port: dest.port,
+        timeoutMs: this.opts.connectTimeoutMs,
+        ...(dest.serverName ? { serverName: dest.serverName } : {}),
+      });
+    } catch (err) {
+      const e = err instanceof TransportError ? err : new TransportError('CONNECT_FAILED', String(err), { cause: err });
+      this.events.emit('connectionFailed', { transport: dest.transport, address: dest.address, port: dest.port, code: e.code, reason: e.message });
+      throw e;
+    }
+    return this.adopt(socket, dest.transport, 'outbound');
+  }
+
+  private onAccept(socket: Socket, transport: StreamName): void {
+    if (this.connections.countAccepted() >= this.opts.maxConnections) {
+      this.events.emit('connectionRefused', { transport, address: stripV4Mapped(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0, reason: 'sip-max-connections reached' });
+      socket.destroy();
+      return;
+    }
+    this.adopt(socket, transport, 'accepted');
+  }
+
+  private adopt(socket: Socket, transport: StreamName, origin: ConnectionOrigin): Connection {
+    socket.setNoDelay(true);
+    this.opts.configureSocket?.(socket);
+    const conn = new Connection(`${transport.toLowerCase()}-${this.nextId++}`, transport, origin, socket, this.clock, this.opts.maxMessageSize);
+    this.connections.add(conn);
+    conn.events.on('data', (bytes) => this.onBytes(bytes, this.sourceOf(conn)));
+    conn.events.on('unframeable', ({ reason, headBytes }) => {
+      this.events.emit('messageDropped', { source: this.sourceOf(conn), reason });
+      if (headBytes) this.answerUnparsable(headBytes, new SipParseError(reason), this.sourceOf(conn));
+    });
+    conn.events.on('closed', ({ cause, error }) => {
+      this.connections.remove(conn);
+      this.events.emit('connectionClosed', { id: conn.id, transport, origin, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, cause, ...(error?.code ? { errorCode: error.code } : {}) });
+    });
+    this.events.emit('connectionOpened', { id: conn.id, transport, origin, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, localAddress: conn.localAddress, localPort: conn.localPort });
+    return conn;
+  }
+
+  private sourceOf(conn: Connection): Source {
+    return { transport: conn.transport, address: conn.remoteAddress, port: conn.remotePort, flowId: conn.id, localAddress: conn.localAddress, localPort: conn.localPort };
+  }
+
+  private onDatagram(buf: Buffer, rinfo: RemoteInfo): void {
+    // A lone CRLF or CRLFCRLF datagram is a keep-alive (RFC 5626 §4.4.2 uses STUN on UDP; CRLF is tolerated).
+    if (buf.every((b) => b === 0x0d || b === 0x0a)) return;
+    const source: Source = { transport: 'UDP', address: stripV4Mapped(rinfo.address), port: rinfo.port, localAddress: this.opts.address, localPort: this.opts.port };
+    if (buf.length > this.opts.maxMessageSize) {
+      this.events.emit('messageDropped', { source, reason: 'message too large' });
+      this.answerUnparsable(buf, new SipParseError('Message Too Large', { status: 413 }), source);
+      return;
+    }
+    this.onBytes(buf, source);
+  }
+
+  private onBytes(bytes: Buffer, source: Source): void {
+    let message: SipMessage;
+    try {
+      message = parseMessage(bytes, { datagram: source.transport === 'UDP' });
+    } catch (err) {
+      const e = err instanceof SipParseError ? err : new SipParseError('Malformed message', { cause: err });
+      this.events.emit('messageDropped', { source, reason: e.reason });
+      this.answerUnparsable(bytes, e, source);
+      return;
+    }
+    if (message.kind === 'request') this.stampReceived(message, source);
+    const received: ReceivedMessage = { message, source };
+    this.events.emit('message', received);
+  }
+
+  /** RFC 3261 §18.2.1 and RFC 3581: record where the request really came from in its top Via. */
+  private stampReceived(req: SipRequest, source: Source): void {
+    const first = getHeader(req, 'via');
+    if (first === undefined) return;
+    const via = parseVia(first);
+    const sentBy = unbracket(via.host);
+    let changed = false;
+    if (sentBy !== source.address) {
+      via.params.set('received', source.address);
+      changed = true;
+    }
+    if (via.params.has('rport') && via.params.get('rport') === null) {
+      via.params.set('rport', String(source.port));
+      changed = true;
+    }
+    if (changed) replaceTopVia(req, formatVia(via));
+    if (source.flowId && isIP(sentBy) && via.port !== undefined) {
+      const conn = this.connections.get(source.flowId);
+      if (conn && conn.origin === 'accepted') this.connections.addAlias(conn, sentBy, via.port);
+    }
+  }
+
+  private answerUnparsable(bytes: Buffer, err: SipParseError, source: Source): void {
+    const res = errorResponseForUnparsable(bytes, err.status, err.reason);
+    if (!res) return;
+    this.sendResponse(res, source).catch((e: unknown) => this.log.debug({ err: e }, 'could not answer a malformed request'));
+  }
+
+  private listenPort(transport: TransportName): number {
+    const bound = this.boundPorts();
+    if (transport === 'TLS') return bound.tls || this.opts.tlsPort;
+    return (transport === 'UDP' ? bound.udp : bound.tcp) || this.opts.port;
+  }
+
+  private listen(server: Server, port: number): Promise<void> {
+    server.on('error', (err) => this.log.error({ err }, 'listener error'));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, this.opts.address, () => {
+        server.off('error', reject);
+        this.servers.push(server);
+        resolve();
+      });
+    });
+  }
+}
+
+function unbracket(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/** Replaces the first value of the first Via header line, keeping any further values on it. */
+function replaceTopVia(req: SipRequest, value: string): void {
+  const idx = req.headers.findIndex((h) => canonicalHeaderName(h.name) === 'via');
+  const h = req.headers[idx];
+  if (!h) return;
+  const values = splitHeaderList(h.value);
+  values[0] = value;
+  req.headers[idx] = { name: h.name, value: values.join(', ') };
+}
