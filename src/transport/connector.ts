@@ -7,7 +7,6 @@ export interface ConnectRequest {
   transport: 'TCP' | 'TLS';
   address: string;
   port: number;
-  localAddress?: string;
   serverName?: string;
   timeoutMs: number;
 }
@@ -36,7 +35,6 @@ export function createConnector(clock: Clock, tls: TlsClientOptions): Connector 
           ? tlsConnect({
               host: req.address,
               port: req.port,
-              localAddress: req.localAddress,
               servername: isIp ? undefined : (req.serverName ?? req.address),
               ca: tls.ca,
               cert: tls.cert,
@@ -44,7 +42,7 @@ export function createConnector(clock: Clock, tls: TlsClientOptions): Connector 
               rejectUnauthorized: tls.verifyPeer,
               checkServerIdentity: tls.verifyPeer ? undefined : () => undefined,
             })
-          : netConnect({ host: req.address, port: req.port, localAddress: req.localAddress });
+          : netConnect({ host: req.address, port: req.port });
       const readyEvent = req.transport === 'TLS' ? 'secureConnect' : 'connect';
       const timer = clock.setTimer(req.timeoutMs, () => {
         socket.destroy();

@@ -17,7 +17,6 @@ export function runSipp(opts: { scenario: string; port: number; transport: 'u1' 
     '-sf', resolve(SCENARIOS, opts.scenario),
     '-t', opts.transport,
     '-i', '127.0.0.1',
-    '-p', '0',
     '-m', String(opts.calls ?? 1),
     '-timeout', `${opts.timeoutS ?? 10}s`,
     '-timeout_error',

@@ -1,0 +1,94 @@
+import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
+import { createResponse } from '../sip/response.js';
+import { parseUri } from '../sip/uri.js';
+import type { ServerTransaction } from '../transaction/types.js';
+import { newTag } from '../util/ids.js';
+import type { Logger } from '../util/logger.js';
+
+/** A handler for requests of one method; it must answer through `tx`. */
+export type RequestHandler = (tx: ServerTransaction, req: SipRequest) => void;
+
+/** Methods this server knows of (RFC 3261 and common extensions). Others get 501. */
+const KNOWN_METHODS = new Set([
+  'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY',
+  'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE',
+]);
+
+/** Option tags this server supports (Supported); a Require outside this set gets 420. */
+const SUPPORTED_EXTENSIONS: string[] = [];
+
+/**
+ * The UAS core (RFC 3261 §8.2): checks every new request that is not a retransmission, then
+ * hands it to the handler registered for its method. Every request gets a final response:
+ * 416 for a Request-URI scheme it cannot handle, 420 for an unknown Require, 501 for an
+ * unknown method, 405 (with Allow) for a known method nobody serves yet, 481 for CANCEL of a
+ * transaction that does not exist, and 200 for OPTIONS to the server itself.
+ */
+export class UaCore {
+  private readonly handlers = new Map<string, RequestHandler>();
+
+  constructor(private readonly log: Logger) {
+    this.handlers.set('OPTIONS', (tx, req) => this.answerOptions(tx, req));
+  }
+
+  /** Registers the handler for a method; later layers (registrar, calls) plug in here. */
+  handle(method: string, handler: RequestHandler): void {
+    this.handlers.set(method.toUpperCase(), handler);
+  }
+
+  /** The Allow header value: the methods that have a handler, plus ACK and CANCEL. */
+  allow(): string {
+    return [...new Set(['ACK', 'CANCEL', ...this.handlers.keys()])].sort().join(', ');
+  }
+
+  /** Entry point for a new server transaction (the transaction layer's onRequest). */
+  onRequest(tx: ServerTransaction, req: SipRequest): void {
+    const reply = (status: number, headers: SipHeader[] = [], reason?: string): void =>
+      tx.respond(createResponse(req, status, reason, { toTag: newTag(), headers }));
+
+    const scheme = schemeOf(req.uri);
+    if (scheme !== 'sip' && scheme !== 'sips' && scheme !== 'tel') {
+      reply(416);
+      return;
+    }
+    if (req.method !== 'ACK' && req.method !== 'CANCEL') {
+      const unsupported = getHeaderValues(req, 'require').filter((t) => !SUPPORTED_EXTENSIONS.includes(t.toLowerCase()));
+      if (unsupported.length > 0) {
+        reply(420, [{ name: 'Unsupported', value: unsupported.join(', ') }]);
+        return;
+      }
+    }
+    const handler = this.handlers.get(req.method);
+    if (handler) {
+      handler(tx, req);
+      return;
+    }
+    if (req.method === 'CANCEL') reply(481);
+    else if (KNOWN_METHODS.has(req.method)) reply(405, [{ name: 'Allow', value: this.allow() }]);
+    else reply(501);
+    this.log.debug({ method: req.method, callId: getHeaderValues(req, 'call-id')[0] }, 'request not served');
+  }
+
+  private answerOptions(tx: ServerTransaction, req: SipRequest): void {
+    tx.respond(
+      createResponse(req, 200, 'OK', {
+        toTag: newTag(),
+        headers: [
+          { name: 'Allow', value: this.allow() },
+          { name: 'Accept', value: 'application/sdp' },
+          { name: 'Accept-Encoding', value: 'identity' },
+          { name: 'Accept-Language', value: 'en' },
+          { name: 'Supported', value: SUPPORTED_EXTENSIONS.join(', ') },
+        ],
+      }),
+    );
+  }
+}
+
+function schemeOf(uri: string): string {
+  try {
+    return parseUri(uri).scheme.toLowerCase();
+  } catch {
+    return uri.slice(0, Math.max(0, uri.indexOf(':'))).toLowerCase();
+  }
+}
