@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Keeps the layers' imports pointing down (STYLE.md §1): a module may import from its own
 // folder and from lower layers only. Exits 1 listing every offending import.
+// Usage: node scripts/check-layers.mjs [SRC_DIR]   (default: this repository's src/)
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
-const root = resolve(dirname(new URL(import.meta.url).pathname), '..', 'src');
+const root = resolve(process.argv[2] ?? resolve(dirname(new URL(import.meta.url).pathname), '..', 'src'));
 const LAYERS = {
   util: 0,
   sip: 1,
