@@ -1,0 +1,128 @@
+import type { SipRequest, SipResponse } from '../sip/message.js';
+import { createResponse } from '../sip/response.js';
+import { isReliable, type Destination, type SendResult, type Source } from '../transport/types.js';
+import { TransportError } from '../util/errors.js';
+import { TransactionBase, type TransitionTable } from './transaction-base.js';
+import { toTransportError, TransactionError } from './transaction-error.js';
+import type { ClientTransaction, ClientTransactionUser, FinalInfo, TransactionContext } from './types.js';
+
+/**
+ * What INVITE and non-INVITE client transactions share: the request and where it goes, the
+ * flow it went out on, sending with failure handling, resend(), and handing the final
+ * response — received or made up locally — to the user exactly once.
+ */
+export abstract class ClientTransactionBase<S extends string> extends TransactionBase<S> implements ClientTransaction {
+  abstract override readonly kind: 'invite-client' | 'non-invite-client';
+  private dest: Destination;
+  private sentOn: SendResult | undefined;
+  private last: SipRequest;
+  private finalDelivered = false;
+
+  protected constructor(
+    id: string,
+    readonly request: SipRequest,
+    destination: Destination,
+    protected readonly user: ClientTransactionUser,
+    ctx: TransactionContext,
+    table: TransitionTable<S>,
+    initial: S,
+  ) {
+    super(id, request.method, ctx, table, initial);
+    this.dest = destination;
+    this.last = request;
+  }
+
+  get destination(): Destination {
+    return this.dest;
+  }
+
+  get flow(): SendResult | undefined {
+    return this.sentOn;
+  }
+
+  get lastRequest(): SipRequest {
+    return this.last;
+  }
+
+  get active(): boolean {
+    return !this.finalDelivered && !this.terminated;
+  }
+
+  /** Sends the request and arms the first timers. Called once, by the layer. */
+  abstract start(): void;
+
+  /** A response matched to this transaction (RFC 3261 §17.1.3). */
+  abstract receiveResponse(res: SipResponse, source: Source): void;
+
+  /** Called when the transport could not send `msg`; `active` tells whether a final is still owed. */
+  protected abstract onSendFailure(error: TransportError, msg: SipRequest): void;
+
+  protected get reliable(): boolean {
+    return isReliable(this.dest.transport);
+  }
+
+  async resend(dest?: Destination): Promise<SendResult> {
+    if (!this.active) {
+      throw new TransactionError('TRANSACTION_STATE', `${this.kind} ${this.id}: resend() in ${this.state}, the final response has been handled`);
+    }
+    if (dest) this.dest = dest;
+    this.ctx.log.debug({ tx: this.id, dest: this.dest }, 'client transaction re-sends its last request');
+    const result = await this.deliver(this.last);
+    if (result instanceof TransportError) throw result;
+    return result;
+  }
+
+  /** §9.1 hook; only the INVITE client transaction acts on it. */
+  noteCancelSent(): void {
+    this.ignore('noteCancelSent');
+  }
+
+  /** Sends without waiting; a failure goes to onSendFailure. */
+  protected transmit(msg: SipRequest): void {
+    this.last = msg;
+    void this.deliver(msg);
+  }
+
+  /** Never rejects: a transport failure is handled here and returned. */
+  private async deliver(msg: SipRequest): Promise<SendResult | TransportError> {
+    try {
+      const result = await this.ctx.transport.sendRequest(msg, this.dest);
+      this.sentOn = result;
+      // Later sends of this transaction (the ACK, retransmissions) stay on this flow (§17.1.1.3).
+      if (result.flowId !== undefined) this.dest = { ...this.dest, flowId: result.flowId };
+      return result;
+    } catch (err) {
+      const error = toTransportError(err);
+      this.ctx.log.warn({ tx: this.id, method: msg.method, code: error.code, err: error }, 'client transaction send failed');
+      try {
+        this.onSendFailure(error, msg);
+      } catch (handlerErr) {
+        this.ctx.log.error({ tx: this.id, err: handlerErr }, 'client transaction failed to handle a send failure');
+      }
+      return error;
+    }
+  }
+
+  /** Hands the final response to the user; only the first call does anything. */
+  protected deliverFinal(res: SipResponse, info: FinalInfo): void {
+    if (this.finalDelivered) return;
+    this.finalDelivered = true;
+    this.callUser('onFinal', () => this.user.onFinal(res, info, this));
+  }
+
+  protected deliverProvisional(res: SipResponse): void {
+    if (this.user.onProvisional) this.callUser('onProvisional', () => this.user.onProvisional?.(res, this));
+  }
+
+  /**
+   * RFC 3261 §8.1.3.1 / §17.1.4: the transaction ends without a final response; the user
+   * gets a locally made 408 (timer B/F) or 503 (transport error). Terminates first, so the
+   * user sees a finished transaction.
+   */
+  protected failLocally(info: Exclude<FinalInfo, { local: false }>): void {
+    const status = info.local === 'timeout' ? 408 : 503;
+    const res = createResponse(this.request, status);
+    this.terminate(info.local === 'timeout' ? 'timeout' : 'transport-error');
+    this.deliverFinal(res, info);
+  }
+}
