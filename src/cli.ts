@@ -72,6 +72,11 @@ async function run(config: Config, source: string): Promise<number> {
     return reportConfigError(err);
   }
   const server = new SipServer({ config, log, tls });
+  // Listen for signals before anything binds, so a stop during start-up is clean too.
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   try {
     await server.start();
   } catch (err) {
@@ -80,10 +85,7 @@ async function run(config: Config, source: string): Promise<number> {
     return 1;
   }
   log.info({ config: source }, 'sip-server running');
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await signalled;
   log.info({ signal }, 'stopping');
   // Bounded shutdown: whatever is still pending after 5 s is abandoned.
   const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 5000).unref());

@@ -14,13 +14,18 @@ const KNOWN_METHODS = new Set([
   'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE',
 ]);
 
+/** Session bodies an INVITE may carry: SDP, possibly inside multipart/mixed (RFC 5621). */
+const ACCEPTED_BODIES = ['application/sdp', 'multipart/mixed'];
+
 /** Option tags this server supports (Supported); a Require outside this set gets 420. */
 const SUPPORTED_EXTENSIONS: string[] = [];
 
 /**
  * The UAS core (RFC 3261 §8.2): checks every new request that is not a retransmission, then
  * hands it to the handler registered for its method. Every request gets a final response:
- * 416 for a Request-URI scheme it cannot handle, 420 for an unknown Require, 501 for an
+ * 416 for a Request-URI scheme it cannot handle, 420 for an unknown Require, 483 for
+ * Max-Forwards 0 on a request for a user (the server would pass it on; REGISTER and requests
+ * to the server itself, such as OPTIONS sip:host, are answered here), 415 / 406 for an INVITE whose body or Accept is not SDP, 501 for an
  * unknown method, 405 (with Allow) for a known method nobody serves yet, 481 for CANCEL of a
  * transaction that does not exist, and 200 for OPTIONS to the server itself.
  */
@@ -58,6 +63,22 @@ export class UaCore {
         return;
       }
     }
+    if (req.method !== 'REGISTER' && !addressedToServer(req.uri) && getHeaderValues(req, 'max-forwards')[0]?.trim() === '0') {
+      reply(483);
+      return;
+    }
+    if (req.method === 'INVITE') {
+      const type = mediaType(getHeaderValues(req, 'content-type')[0]);
+      if (req.body.length > 0 && type !== undefined && !ACCEPTED_BODIES.includes(type)) {
+        reply(415, [{ name: 'Accept', value: ACCEPTED_BODIES.join(', ') }]);
+        return;
+      }
+      const accept = getHeaderValues(req, 'accept').map(mediaType);
+      if (accept.length > 0 && !accept.some((a) => a === 'application/sdp' || a === 'application/*' || a === '*/*')) {
+        reply(406, [{ name: 'Accept', value: 'application/sdp' }]);
+        return;
+      }
+    }
     const handler = this.handlers.get(req.method);
     if (handler) {
       handler(tx, req);
@@ -82,6 +103,20 @@ export class UaCore {
         ],
       }),
     );
+  }
+}
+
+function mediaType(value: string | undefined): string | undefined {
+  return value?.split(';')[0]?.trim().toLowerCase();
+}
+
+/** A SIP Request-URI without a user part names the server itself (e.g. OPTIONS sip:host). */
+function addressedToServer(uri: string): boolean {
+  try {
+    const u = parseUri(uri);
+    return u.kind === 'sip' && (u.user === undefined || u.user === '');
+  } catch {
+    return false;
   }
 }
 

@@ -6,14 +6,15 @@ export interface CSeq {
   method: string;
 }
 
-const CSEQ_RE = /^(\d{1,10})\s+([A-Za-z0-9.!%*_+`'~-]+)$/;
+const CSEQ_RE = /^(\d+)[ \t]+([A-Za-z0-9.!%*_+`'~-]+)$/;
 
 /** RFC 3261 §8.1.1.5: sequence number below 2**31, and a method token. */
 export function parseCSeq(value: string): CSeq {
   const m = CSEQ_RE.exec(value.trim());
   if (!m || m[1] === undefined || m[2] === undefined) throw new SipParseError('Bad CSeq header');
-  const seq = Number(m[1]);
-  if (seq >= 2 ** 31) throw new SipParseError('CSeq number too large');
+  const digits = m[1].replace(/^0+(?=\d)/, '');
+  if (digits.length > 10 || Number(digits) >= 2 ** 31) throw new SipParseError('CSeq number too large');
+  const seq = Number(digits);
   return { seq, method: m[2] };
 }
 

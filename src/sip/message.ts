@@ -58,8 +58,25 @@ const COMPACT: Record<string, string> = {
   y: 'identity',
 };
 
+/** The usual spellings of frequent headers, so that the common case skips toLowerCase(). */
+const KNOWN = new Map<string, string>();
+for (const name of [
+  'Via', 'To', 'From', 'Call-ID', 'Call-Id', 'CSeq', 'Contact', 'Max-Forwards', 'Content-Type', 'Content-Length',
+  'Route', 'Record-Route', 'Allow', 'Supported', 'Require', 'User-Agent', 'Server', 'Expires', 'Allow-Events',
+  'Accept', 'Event', 'Subscription-State', 'Authorization', 'WWW-Authenticate', 'Proxy-Authorization',
+  'Proxy-Authenticate', 'Session-Expires', 'Min-SE', 'Reason', 'Date', 'Min-Expires', 'Refer-To', 'Referred-By',
+]) {
+  KNOWN.set(name, name.toLowerCase());
+}
+for (const [short, long] of Object.entries(COMPACT)) {
+  KNOWN.set(short, long);
+  KNOWN.set(short.toUpperCase(), long);
+}
+
 /** Lower-case long form of a header name, expanding compact forms. */
 export function canonicalHeaderName(name: string): string {
+  const known = KNOWN.get(name);
+  if (known !== undefined) return known;
   const lower = name.toLowerCase();
   return COMPACT[lower] ?? lower;
 }
@@ -84,6 +101,10 @@ export function isListHeader(name: string): boolean {
  * escapes) or inside <...> do not separate values.
  */
 export function splitHeaderList(value: string): string[] {
+  if (!value.includes(',')) {
+    const only = value.trim();
+    return only === '' ? [] : [only];
+  }
   const out: string[] = [];
   let start = 0;
   let inQuotes = false;

@@ -49,7 +49,8 @@ export function parseNameAddr(value: string, headerName = 'address'): NameAddr {
   }
   if (displayName !== undefined) throw bad('missing <');
   const semi = text.indexOf(';');
-  const uri = semi < 0 ? text : text.slice(0, semi);
+  // "sip:a@b ;tag=1": LWS may precede the ";" of a header parameter (RFC 3261 §25.1 SEMI).
+  const uri = semi < 0 ? text : text.slice(0, semi).trimEnd();
   if (uri === '' || /[\s<>"]/.test(uri) || !uri.includes(':')) throw bad('bad URI');
   if (uri.includes('?') || uri.includes(',')) throw bad('URI with headers must be in <>');
   return { uri, params: params(semi < 0 ? '' : text.slice(semi + 1), bad), angle: false };

@@ -1,4 +1,5 @@
 import { SipParseError } from '../util/errors.js';
+import { HOST, isDigits, TOKEN } from './char-classes.js';
 import { getHeader, getHeaderValues, type SipMessage } from './message.js';
 import { formatParams, parseParams, type Params } from './params.js';
 
@@ -13,26 +14,85 @@ export interface Via {
   params: Params;
 }
 
-const VIA_RE = /^([!-~]+?)\s*\/\s*([!-~]+?)\s*\/\s*([!-~]+?)\s+(\[[0-9A-Fa-f:.]+\]|[^\s;:]+)(?:\s*:\s*(\d+))?\s*(?:;(.*))?$/s;
-
+/**
+ * Parses one via-parm: `sent-protocol LWS sent-by *( SEMI via-params )` where sent-protocol is
+ * `name SLASH version SLASH transport` and LWS may surround the slashes, the colon and the
+ * semicolons (RFC 3261 §20.42, §25.1). A hand-written scanner: no backtracking on hostile input.
+ */
 export function parseVia(value: string): Via {
-  const m = VIA_RE.exec(value.trim());
-  if (!m) throw new SipParseError('Bad Via header');
-  const [, name, version, transport, host, port, rest] = m;
-  if (!name || !version || !transport || !host) throw new SipParseError('Bad Via header');
-  let params: Params;
-  try {
-    params = rest === undefined ? new Map() : parseParams(rest);
-  } catch {
-    throw new SipParseError('Bad Via parameter');
+  const s = value.trim();
+  const n = s.length;
+  let i = 0;
+  const bad = (): SipParseError => new SipParseError('Bad Via header');
+  const lws = (): void => {
+    while (i < n && (s.charCodeAt(i) === 0x20 || s.charCodeAt(i) === 0x09)) i++;
+  };
+  const token = (): string => {
+    const from = i;
+    while (i < n && s.charCodeAt(i) < 128 && TOKEN[s.charCodeAt(i)] === 1) i++;
+    if (i === from) throw bad();
+    return s.slice(from, i);
+  };
+  const slash = (): void => {
+    lws();
+    if (s.charCodeAt(i) !== 0x2f) throw bad();
+    i++;
+    lws();
+  };
+  const name = token();
+  slash();
+  const version = token();
+  slash();
+  const transport = token();
+  const beforeHost = i;
+  lws();
+  if (i === beforeHost) throw bad();
+  const host = sentByHost(s, i);
+  i += host.length;
+  lws();
+  let port: number | undefined;
+  if (s.charCodeAt(i) === 0x3a) {
+    i++;
+    lws();
+    const from = i;
+    while (i < n && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39) i++;
+    const digits = s.slice(from, i);
+    if (!isDigits(digits) || digits.length > 5 || Number(digits) < 1 || Number(digits) > 65535) {
+      throw new SipParseError('Bad Via port');
+    }
+    port = Number(digits);
+    lws();
+  }
+  let params: Params = new Map();
+  if (i < n) {
+    if (s.charCodeAt(i) !== 0x3b) throw bad();
+    try {
+      params = parseParams(s.slice(i + 1));
+    } catch {
+      throw new SipParseError('Bad Via parameter');
+    }
   }
   const via: Via = { protocol: `${name}/${version}`, transport: transport.toUpperCase(), host, params };
-  if (port !== undefined) {
-    const n = Number(port);
-    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new SipParseError('Bad Via port');
-    via.port = n;
-  }
+  if (port !== undefined) via.port = port;
   return via;
+}
+
+/** The host of a sent-by starting at i: an IPv6 reference in brackets, or a host name / IPv4. */
+function sentByHost(s: string, i: number): string {
+  if (s.charCodeAt(i) === 0x5b) {
+    const close = s.indexOf(']', i);
+    if (close < 0 || !/^\[[0-9A-Fa-f:.]+\]$/.test(s.slice(i, close + 1))) throw new SipParseError('Bad Via header');
+    return s.slice(i, close + 1);
+  }
+  let j = i;
+  while (j < s.length) {
+    const c = s.charCodeAt(j);
+    if (c === 0x20 || c === 0x09 || c === 0x3a || c === 0x3b) break;
+    if (c >= 128 || HOST[c] !== 1) throw new SipParseError('Bad Via header');
+    j++;
+  }
+  if (j === i) throw new SipParseError('Bad Via header');
+  return s.slice(i, j);
 }
 
 export function formatVia(via: Via): string {

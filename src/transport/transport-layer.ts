@@ -269,10 +269,16 @@ export class TransportLayer implements SipTransport {
     }
   }
 
+  /**
+   * Answers a request that could not be parsed. Its Via may be the very fault, so the answer
+   * goes back where the bytes came from: the connection, or the datagram's source address.
+   */
   private answerUnparsable(bytes: Buffer, err: SipParseError, source: Source): void {
     const res = errorResponseForUnparsable(bytes, err.status, err.reason);
     if (!res) return;
-    this.sendResponse(res, source).catch((e: unknown) => this.log.debug({ err: e }, 'could not answer a malformed request'));
+    const conn = source.flowId ? this.connections.get(source.flowId) : undefined;
+    const sent = conn ? this.writeTo(conn, res) : this.sendTo(res, { transport: 'UDP', address: source.address, port: source.port });
+    sent.catch((e: unknown) => this.log.debug({ err: e }, 'could not answer a malformed request'));
   }
 
   private listenPort(transport: TransportName): number {

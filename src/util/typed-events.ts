@@ -15,8 +15,8 @@ export class TypedEvents<Events extends Record<string, unknown>> {
       set = new Set();
       this.listeners.set(name, set);
     }
-    set.add(fn as Listener<never>);
-    return () => set.delete(fn as Listener<never>);
+    set.add(fn);
+    return () => set.delete(fn);
   }
 
   emit<K extends keyof Events>(name: K, event: Events[K]): void {

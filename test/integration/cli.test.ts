@@ -1,7 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../support/ports.js';
 import { runCli } from '../support/server-process.js';
 
 function file(text: string): string {
@@ -45,6 +47,20 @@ describe('command line', () => {
     const r = await runCli(['--config', '/nonexistent/config.yaml']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('/nonexistent/config.yaml: cannot read file: ENOENT');
+  });
+
+  it('a SIP port already in use is a runtime failure: exit 1 with the reason logged', async () => {
+    const port = await freePort();
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', () => r()));
+    try {
+      const r = await runCli(['--config', file(`TServer:\n  sip-port: ${port}\n  http-port: 0\n  store: "memory:"\n`)]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain('EADDRINUSE');
+      expect(r.stdout).toContain('could not start');
+    } finally {
+      blocker.close();
+    }
   });
 
   it('unknown commands are usage errors', async () => {

@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { StreamFramer } from '../../src/sip/framer.js';
 import type { SipResponse } from '../../src/sip/message.js';
-import { parseMessage } from '../../src/sip/parser.js';
+import { parseMessageHead } from '../../src/sip/parser.js';
 
 /**
  * A scriptable SIP peer for tests: writes raw bytes to the server over UDP, TCP or TLS and
@@ -104,8 +104,9 @@ export class RawPeer {
     this.stream?.destroy();
   }
 
+  /** Reads what arrived without judging it: a reply to a malformed request copies its faults. */
   private onMessage(buf: Buffer): void {
-    const msg = parseMessage(buf);
+    const { message: msg } = parseMessageHead(buf);
     if (msg.kind === 'response') this.received.push(msg);
     this.wake();
   }

@@ -1,0 +1,127 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { optionsRequest, RawPeer } from '../support/raw-peer.js';
+import { startServer, type RunningServer } from '../support/server-process.js';
+
+/**
+ * The RFC 4475 torture messages sent to a running server. Invalid requests must get their
+ * error response (400 with a reason naming the fault, or 505) back where they came from;
+ * what cannot be answered (responses) is dropped; the server answers OPTIONS afterwards.
+ */
+interface Entry {
+  name: string;
+  expect: 'valid' | 'invalid' | 'semantic';
+  reason?: string;
+  status?: number;
+  action?: 'discard';
+  datagramOnly?: boolean;
+  streamError?: string;
+}
+
+const DIR = resolve(import.meta.dirname, '../fixtures/rfc4475');
+const manifest = JSON.parse(readFileSync(resolve(DIR, 'manifest.json'), 'utf8')) as { messages: Entry[] };
+const bytes = (name: string): Buffer => readFileSync(resolve(DIR, `${name}.sip`));
+const invalid = manifest.messages.filter((m) => m.expect === 'invalid');
+const answerable = invalid.filter((m) => m.status !== undefined);
+const discarded = invalid.filter((m) => m.action === 'discard');
+/** Semantic checks the UAS core makes today; unksm2 (REGISTER To scheme) is the registrar's. */
+const semantic = manifest.messages.filter((m) => m.expect === 'semantic' && m.name !== 'unksm2');
+
+/** Reasons the stream framer gives before the parser sees the message. */
+function streamReason(m: Entry): string | undefined {
+  if (m.streamError) return m.streamError;
+  return /^(content-length|l)\s*:/im.test(bytes(m.name).toString('latin1')) ? undefined : 'Missing Content-Length';
+}
+
+describe('RFC 4475 torture messages against the running server', () => {
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    server = await startServer();
+  });
+
+  afterAll(async () => {
+    expect(await server.stop()).toBe(0);
+  });
+
+  it('has fixtures for every class', () => {
+    expect(manifest.messages.length).toBeGreaterThanOrEqual(49);
+    expect(answerable.length).toBeGreaterThanOrEqual(15);
+    expect(discarded.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it.each(answerable)('UDP: $name gets $status with the fault as reason', async (m) => {
+    const peer = await RawPeer.udp(server.port);
+    try {
+      peer.send(bytes(m.name));
+      const res = await peer.response();
+      expect(res.status).toBe(m.status);
+      expect(res.reason).toContain(m.reason);
+    } finally {
+      peer.close();
+    }
+  });
+
+  it.each(answerable.filter((m) => !m.datagramOnly))('TCP: $name gets $status, or 400 and a close when unframeable', async (m) => {
+    const peer = await RawPeer.tcp(server.port);
+    try {
+      peer.send(bytes(m.name));
+      const res = await peer.response();
+      const framing = streamReason(m);
+      if (framing) {
+        expect(res.status).toBe(400);
+        expect(res.reason).toBe(framing);
+        await peer.until(() => peer.closed, 3000, 'the unframeable connection to close');
+      } else {
+        expect(res.status).toBe(m.status);
+        expect(res.reason).toContain(m.reason);
+      }
+    } finally {
+      peer.close();
+    }
+  });
+
+  it.each(discarded)('UDP and TCP: $name cannot be answered and is dropped', async (m) => {
+    const udp = await RawPeer.udp(server.port);
+    const tcp = await RawPeer.tcp(server.port);
+    try {
+      udp.send(bytes(m.name));
+      tcp.send(bytes(m.name));
+      // Proof of silence: an OPTIONS sent after it is the first thing answered.
+      udp.send(optionsRequest({ transport: 'UDP', localPort: udp.localPort, port: server.port, callId: 'after-udp' }));
+      tcp.send(optionsRequest({ transport: 'TCP', localPort: tcp.localPort, port: server.port, callId: 'after-tcp' }));
+      const [u, t] = await Promise.all([udp.response(), tcp.response()]);
+      expect(u.status).toBe(200);
+      expect(t.status).toBe(200);
+      expect(udp.received).toHaveLength(1);
+      expect(tcp.received).toHaveLength(1);
+    } finally {
+      udp.close();
+      tcp.close();
+    }
+  });
+
+  it.each(semantic)('TCP: $name is well-formed but gets $status', async (m) => {
+    const peer = await RawPeer.tcp(server.port);
+    try {
+      peer.send(bytes(m.name));
+      expect((await peer.response()).status).toBe(m.status);
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('still answers OPTIONS over UDP and TCP after all of them', async () => {
+    for (const open of [RawPeer.udp, RawPeer.tcp]) {
+      const peer = await open(server.port);
+      try {
+        peer.send(optionsRequest({ transport: peer.transport, localPort: peer.localPort, port: server.port }));
+        expect((await peer.response()).status).toBe(200);
+      } finally {
+        peer.close();
+      }
+    }
+    expect(server.proc.exitCode).toBeNull();
+  });
+});
