@@ -113,7 +113,7 @@ describe('RFC 4475 torture messages against the running server', () => {
   });
 
   it('still answers OPTIONS over UDP and TCP after all of them', async () => {
-    for (const open of [RawPeer.udp, RawPeer.tcp]) {
+    for (const open of [(p: number) => RawPeer.udp(p), (p: number) => RawPeer.tcp(p)]) {
       const peer = await open(server.port);
       try {
         peer.send(optionsRequest({ transport: peer.transport, localPort: peer.localPort, port: server.port }));
