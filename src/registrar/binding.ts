@@ -1,0 +1,53 @@
+/**
+ * Plain data kept by the registrar and its store: one row per (AOR, contact) binding
+ * (RFC 3261 §10) and one row per call record. No behaviour here, so each maps straight onto a
+ * store row (see sqlite-store.ts for the columns).
+ */
+export type BindingTransport = 'UDP' | 'TCP' | 'TLS';
+
+/** 'live' while the connection the REGISTER came on is up; 'dead' once it is known gone. */
+export type FlowState = 'live' | 'dead';
+
+export interface Binding {
+  /** The address of record: the DN, e.g. "1001". */
+  aor: string;
+  /** The Contact URI as registered; with aor it identifies the binding. */
+  contact: string;
+  /** When the binding expires, ms since the epoch. */
+  expiresAt: number;
+  /** Call-ID and CSeq of the REGISTER that made or last refreshed it (RFC 3261 §10.3 step 7). */
+  callId: string;
+  cseq: number;
+  transport: BindingTransport;
+  /** Where the REGISTER came from. */
+  source: { address: string; port: number };
+  /**
+   * The connection the REGISTER arrived on. Meaningful only inside the process that accepted
+   * it: bindings loaded at start-up carry the previous process's id, which names no flow.
+   */
+  flowId?: string;
+  flowState: FlowState;
+  /** Contact q-value, 0–1. */
+  q?: number;
+  userAgent?: string;
+  /** When the binding was first made, ms since the epoch. */
+  registeredAt: number;
+  /** RFC 5626 +sip.instance and reg-id. */
+  instanceId?: string;
+  regId?: number;
+}
+
+/** A call as the B2BUA saw it; times in ms since the epoch. */
+export interface CallRecord {
+  /** The server's own id for the call (unique). */
+  id: string;
+  /** Call-ID of the caller's leg. */
+  callId?: string;
+  fromDn: string;
+  toDn: string;
+  startedAt: number;
+  answeredAt?: number;
+  endedAt?: number;
+  /** Why it ended, e.g. "normal", "busy", "no-answer", "480", "transport-error". */
+  cause?: string;
+}
