@@ -71,7 +71,13 @@ async function run(config: Config, source: string): Promise<number> {
   } catch (err) {
     return reportConfigError(err);
   }
-  const server = new SipServer({ config, log, tls });
+  let server: SipServer;
+  try {
+    server = new SipServer({ config, log, tls });
+  } catch (err) {
+    log.fatal({ err }, 'could not start');
+    return 1;
+  }
   // Listen for signals before anything binds, so a stop during start-up is clean too.
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -1,6 +1,15 @@
+import { randomBytes } from 'node:crypto';
+import { ApiServer } from './api/api-server.js';
+import { Metrics } from './metrics/metrics.js';
 import { readFileSync } from 'node:fs';
 import type { Config } from './config/schema.js';
 import { UaCore } from './dialog/ua-core.js';
+import { Directory } from './directory/directory.js';
+import { OosChecker } from './directory/oos-check.js';
+import { RegisterAuth } from './registrar/register-auth.js';
+import { Registrar } from './registrar/registrar.js';
+import { openStore, type Store } from './registrar/store.js';
+import { NonceManager } from './sip/digest.js';
 import { TransactionLayer } from './transaction/transaction-layer.js';
 import { TransportLayer } from './transport/transport-layer.js';
 import { SystemClock, type Clock } from './util/clock.js';
@@ -29,10 +38,19 @@ export class SipServer {
   readonly transport: TransportLayer;
   readonly transactions: TransactionLayer;
   readonly ua: UaCore;
+  readonly directory: Directory;
+  readonly registrar: Registrar;
+  readonly oos: OosChecker;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  /** The control API; undefined when http-port is 0. */
+  readonly api: ApiServer | undefined;
   private readonly log: Logger;
+  private readonly options: Config['TServer'];
 
   constructor(deps: SipServerDeps) {
     const t = deps.config.TServer;
+    this.options = t;
     this.log = deps.log;
     this.clock = deps.clock ?? new SystemClock();
     this.transport = new TransportLayer(
@@ -58,15 +76,63 @@ export class SipServer {
     });
     this.transport.events.on('message', (m) => this.transactions.receive(m));
     this.logTransportEvents();
+
+    this.directory = new Directory(deps.config.dns, this.clock, this.log.child({ layer: 'directory' }));
+    this.store = openStore(t.store);
+    const nonces = new NonceManager({ secret: randomBytes(32), now: () => this.clock.now(), random: randomBytes, lifetimeMs: 300_000 });
+    this.registrar = new Registrar(
+      this.directory,
+      this.store,
+      new RegisterAuth(t['sip-address'], nonces),
+      this.clock,
+      this.log.child({ layer: 'registrar' }),
+      { defaultExpiresS: t['registrar-default-expires'], minExpiresS: t['registrar-min-expires'] },
+    );
+    this.ua.handle('REGISTER', (tx, req) => this.registrar.handleRegister(tx, req));
+    this.transport.events.on('connectionClosed', (e) => this.registrar.flowClosed(e.id));
+    this.oos = new OosChecker({
+      directory: this.directory,
+      transactions: this.transactions,
+      clock: this.clock,
+      log: this.log.child({ layer: 'oos' }),
+      localAddress: t['sip-address'],
+      targetOf: (dn) => this.registrar.targetOf(dn),
+    });
+
+    this.metrics = new Metrics();
+    this.metrics.attach({ directory: this.directory, registrar: this.registrar, transport: this.transport, transactions: this.transactions });
+    this.api =
+      t['http-port'] > 0
+        ? new ApiServer({
+            directory: this.directory,
+            registrar: this.registrar,
+            transport: this.transport,
+            transactions: this.transactions,
+            clock: this.clock,
+            log: this.log.child({ layer: 'api' }),
+            metrics: this.metrics,
+            options: { address: t['http-address'], port: t['http-port'], ...(t['http-token'] ? { token: t['http-token'] } : {}) },
+          })
+        : undefined;
   }
 
+  /** Loads registrations, opens the SIP listeners, then the control API (so /health means SIP is up). */
   async start(): Promise<void> {
+    this.registrar.start();
     await this.transport.start();
+    this.oos.start();
+    await this.api?.start();
+    if (this.api) this.log.info({ address: this.options['http-address'], port: this.api.port }, 'control API up');
   }
 
+  /** Stops taking requests, ends every transaction and timer, and closes the store. */
   async stop(): Promise<void> {
+    await this.api?.stop();
+    this.oos.stop();
+    this.registrar.stop();
     this.transactions.close();
     await this.transport.stop();
+    this.store.close();
   }
 
   /** Reads the TLS files named in the config; a file that cannot be read is a ConfigError. */

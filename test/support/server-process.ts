@@ -10,31 +10,45 @@ export const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
 export interface RunningServer {
   port: number;
   tlsPort: number;
+  /** Control API port. */
+  httpPort: number;
+  /** Base URL of the control API, e.g. http://127.0.0.1:8123 */
+  api: string;
   dir: string;
   proc: ChildProcess;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
   /** SIGTERM and wait for the exit status. */
   stop(): Promise<number | null>;
+  /** SIGKILL: a crash, nothing flushed by the server itself. */
+  kill9(): Promise<void>;
+}
+
+export interface StartOptions {
+  tserver?: Record<string, unknown>;
+  dns?: Record<string, unknown>;
+  tls?: boolean;
+  /** Reuse a previous run's directory (and so its store) and ports: a restart. */
+  restartOf?: RunningServer;
 }
 
 /**
  * Starts the compiled server (`node dist/cli.js --config FILE`) as a real process on free
  * ports, with the given TServer options merged over test defaults; resolves once it logs
- * that its SIP listeners are up.
+ * that its control API is up (which it opens after the SIP listeners).
  */
-export async function startServer(
-  opts: { tserver?: Record<string, unknown>; dns?: Record<string, unknown>; tls?: boolean } = {},
-): Promise<RunningServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'sip-server-test-'));
-  const port = await freePort();
-  const tlsPort = opts.tls ? await freePort() : 0;
+export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
+  const prev = opts.restartOf;
+  const dir = prev?.dir ?? mkdtempSync(join(tmpdir(), 'sip-server-test-'));
+  const port = prev?.port ?? (await freePort());
+  const tlsPort = prev?.tlsPort ?? (opts.tls ? await freePort() : 0);
+  const httpPort = prev?.httpPort ?? (await freePort());
   const config = {
     TServer: {
       'sip-address': '127.0.0.1',
       'sip-port': port,
       'sip-port-tls': tlsPort,
-      'http-port': 0,
+      'http-port': httpPort,
       store: `sqlite:${join(dir, 'state.db')}`,
       ...opts.tserver,
     },
@@ -50,7 +64,7 @@ export async function startServer(
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   await new Promise<void>((resolve, reject) => {
     const check = (): void => {
-      if (out.includes('SIP listeners up')) {
+      if (out.includes('control API up')) {
         proc.stdout?.off('data', check);
         resolve();
       }
@@ -61,12 +75,18 @@ export async function startServer(
   return {
     port,
     tlsPort,
+    httpPort,
+    api: `http://127.0.0.1:${httpPort}`,
     dir,
     proc,
     output: () => out,
     stop: async () => {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       return exited;
+    },
+    kill9: async () => {
+      proc.kill('SIGKILL');
+      await exited;
     },
   };
 }

@@ -1,0 +1,89 @@
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import type { TypedEvents } from '../util/typed-events.js';
+import { isoTime } from './views.js';
+
+/** The part of a `ws` WebSocket the hub uses; a fake in unit tests. */
+export interface EventClient {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** WebSocket readyState OPEN (RFC 6455 / the `ws` package). */
+const OPEN = 1;
+/** RFC 6455 §7.4.1 1013 "try again later": the client did not keep up. */
+export const CLOSE_TOO_SLOW = 1013;
+export const DEFAULT_MAX_BACKLOG_BYTES = 1024 * 1024;
+
+/**
+ * Fans events out to the WebSocket clients of GET /events, one JSON text frame each:
+ * `{"event": name, "time": ISO, ...payload}` (a numeric `time` in the payload is the event's
+ * Clock time; without one the hub stamps the current time).
+ *
+ * Sources are added with `forward(events, names)`, or anything can `publish(name, payload)`,
+ * so call and connection events plug in the same way. A client whose unsent backlog passes
+ * `maxBacklogBytes` is closed with 1013 instead of letting memory grow.
+ */
+export class EventHub<C extends EventClient = EventClient> {
+  private readonly clients = new Set<C>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly maxBacklogBytes = DEFAULT_MAX_BACKLOG_BYTES,
+  ) {}
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  add(client: C): void {
+    this.clients.add(client);
+  }
+
+  remove(client: C): void {
+    this.clients.delete(client);
+  }
+
+  /** Every connected client, e.g. to close them at shutdown. */
+  all(): C[] {
+    return [...this.clients];
+  }
+
+  /** Publishes every event `names` of `source`; returns the function that stops it. */
+  forward<E extends Record<string, unknown>>(source: TypedEvents<E>, names: readonly (keyof E & string)[]): () => void {
+    const offs = names.map((name) => source.on(name, (payload) => this.publish(name, payload)));
+    return () => {
+      for (const off of offs) off();
+    };
+  }
+
+  publish(name: string, payload: unknown): void {
+    if (this.clients.size === 0) return;
+    const frame = this.frame(name, payload);
+    for (const client of [...this.clients]) {
+      if (client.readyState !== OPEN) continue;
+      if (client.bufferedAmount > this.maxBacklogBytes) {
+        this.drop(client);
+        continue;
+      }
+      client.send(frame);
+    }
+  }
+
+  private frame(name: string, payload: unknown): string {
+    const fields: Record<string, unknown> = typeof payload === 'object' && payload !== null ? { ...payload } : { value: payload };
+    const time = typeof fields.time === 'number' ? fields.time : this.clock.now();
+    delete fields.time;
+    delete fields.event;
+    return JSON.stringify({ event: name, time: isoTime(time), ...fields });
+  }
+
+  private drop(client: C): void {
+    this.clients.delete(client);
+    this.log.warn({ bufferedBytes: client.bufferedAmount, limit: this.maxBacklogBytes }, 'event client too slow: closed');
+    client.close(CLOSE_TOO_SLOW, 'too slow: event backlog over limit');
+  }
+}

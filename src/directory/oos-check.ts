@@ -1,0 +1,120 @@
+import { SIP_VERSION, type SipRequest } from '../sip/message.js';
+import type { TransactionLayer } from '../transaction/transaction-layer.js';
+import type { Destination } from '../transport/types.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import { newBranch, newCallId, newTag } from '../util/ids.js';
+import type { Logger } from '../util/logger.js';
+import type { Directory } from './directory.js';
+
+/** Where to send a DN's OPTIONS: its registered flow or contact, chosen by the caller. */
+export interface CheckTarget {
+  requestUri: string;
+  destination: Destination;
+}
+
+export interface OosCheckDeps {
+  directory: Directory;
+  transactions: TransactionLayer;
+  clock: Clock;
+  log: Logger;
+  /** The server's own SIP address, for From and Call-ID. */
+  localAddress: string;
+  /** The DN's current target, or undefined when it has none (an unregistered `*` DN). */
+  targetOf(dn: string): CheckTarget | undefined;
+}
+
+interface DnCheck {
+  timer: TimerHandle | undefined;
+  forceTimer: TimerHandle | undefined;
+  pending: boolean;
+}
+
+/**
+ * The active out-of-service check (SPEC §4): every `oos-check` seconds an OPTIONS goes to
+ * each DN that has the option. Any SIP response, even an error, counts as alive and brings
+ * the DN back in service; no response within `oos-force` seconds (0: the transaction's own
+ * timeout, 32 s by default), or a transport failure, puts it out of service. The check goes
+ * on either way. A check is not sent while the previous one to that DN is still pending.
+ */
+export class OosChecker {
+  private readonly checks = new Map<string, DnCheck>();
+  private cseq = 1;
+
+  constructor(private readonly deps: OosCheckDeps) {}
+
+  start(): void {
+    for (const dn of this.deps.directory.all()) {
+      if (dn.options['oos-check'] > 0) {
+        const check: DnCheck = { timer: undefined, forceTimer: undefined, pending: false };
+        this.checks.set(dn.number, check);
+        this.schedule(dn.number, check, dn.options['oos-check'] * 1000);
+      }
+    }
+  }
+
+  stop(): void {
+    for (const c of this.checks.values()) {
+      c.timer?.cancel();
+      c.forceTimer?.cancel();
+    }
+    this.checks.clear();
+  }
+
+  private schedule(dn: string, check: DnCheck, everyMs: number): void {
+    check.timer = this.deps.clock.setTimer(everyMs, () => {
+      this.probe(dn, check);
+      this.schedule(dn, check, everyMs);
+    });
+  }
+
+  private probe(dn: string, check: DnCheck): void {
+    const entry = this.deps.directory.get(dn);
+    const target = this.deps.targetOf(dn);
+    if (!entry || !target || check.pending) return;
+    check.pending = true;
+    const force = entry.options['oos-force'];
+    if (force > 0) {
+      check.forceTimer = this.deps.clock.setTimer(force * 1000, () => {
+        check.forceTimer = undefined;
+        this.deps.directory.setState(dn, 'out-of-service', `no response to OPTIONS within ${force} s`);
+      });
+    }
+    const settle = (): void => {
+      check.pending = false;
+      check.forceTimer?.cancel();
+      check.forceTimer = undefined;
+    };
+    try {
+      this.deps.transactions.sendRequest(this.options(target), target.destination, {
+        onFinal: (res, info) => {
+          settle();
+          if (info.local === false) this.deps.directory.setState(dn, 'in-service', `OPTIONS answered ${res.status}`);
+          else if (info.local === 'timeout') this.deps.directory.setState(dn, 'out-of-service', 'OPTIONS timed out');
+          else this.deps.directory.setState(dn, 'out-of-service', `transport error: ${info.cause.code}`);
+        },
+      });
+    } catch (err) {
+      settle();
+      this.deps.log.error({ err, dn }, 'could not send the OOS check');
+    }
+  }
+
+  private options(target: CheckTarget): SipRequest {
+    const host = this.deps.localAddress;
+    return {
+      kind: 'request',
+      method: 'OPTIONS',
+      uri: target.requestUri,
+      version: SIP_VERSION,
+      headers: [
+        { name: 'Via', value: `SIP/2.0/${target.destination.transport} ${host};branch=${newBranch()}` },
+        { name: 'Max-Forwards', value: '70' },
+        { name: 'From', value: `<sip:oos-check@${host}>;tag=${newTag()}` },
+        { name: 'To', value: `<${target.requestUri}>` },
+        { name: 'Call-ID', value: newCallId(host) },
+        { name: 'CSeq', value: `${this.cseq++ % 2 ** 31} OPTIONS` },
+      ],
+      body: Buffer.alloc(0),
+    };
+  }
+}

@@ -1,0 +1,291 @@
+import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
+import { parseNameAddr, type NameAddr } from '../sip/name-addr.js';
+import { createResponse } from '../sip/response.js';
+import { isSipUri, parseUri } from '../sip/uri.js';
+import type { ServerTransaction } from '../transaction/types.js';
+import type { Directory } from '../directory/directory.js';
+import type { CheckTarget } from '../directory/oos-check.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import { SipParseError, SipServerError } from '../util/errors.js';
+import { newTag } from '../util/ids.js';
+import type { Logger } from '../util/logger.js';
+import { TypedEvents } from '../util/typed-events.js';
+import type { Binding } from './binding.js';
+import { bindingTarget, contactTarget } from './contact-target.js';
+import { RegisterAuth } from './register-auth.js';
+import type { RegistrarEvents } from './registrar-events.js';
+import type { RegistrationStore } from './store.js';
+
+export interface RegistrarOptions {
+  /** Granted when a REGISTER asks for no expiry (registrar-default-expires), seconds. */
+  defaultExpiresS: number;
+  /** Shorter requests get 423 with Min-Expires (registrar-min-expires), seconds. */
+  minExpiresS: number;
+}
+
+interface ContactRequest {
+  contact: string;
+  expiresS: number;
+  na: NameAddr;
+}
+
+/** A REGISTER that cannot be accepted, with the response it gets. */
+class Refusal extends SipServerError {
+  constructor(
+    readonly status: number,
+    readonly reason?: string,
+    readonly headers: SipHeader[] = [],
+  ) {
+    super('REGISTER_REFUSED', `${status} ${reason ?? ''}`.trim());
+  }
+}
+
+/**
+ * The registrar (RFC 3261 §10.3) for the DNs of the directory. Bindings are kept in memory,
+ * written to the store before the 200 OK, expired on the Clock, and loaded again at start-up.
+ * A binding remembers the flow (connection) its REGISTER came on, so requests to the DN use
+ * that connection while it lives. A DN with `contact: "*"` is in service while it has a
+ * binding and out of service when its last one goes.
+ */
+export class Registrar {
+  readonly events: TypedEvents<RegistrarEvents>;
+  private readonly bindings = new Map<string, Map<string, Binding>>();
+  private readonly expiryTimers = new Map<Binding, TimerHandle>();
+
+  constructor(
+    private readonly directory: Directory,
+    private readonly store: RegistrationStore,
+    private readonly auth: RegisterAuth,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly opts: RegistrarOptions,
+  ) {
+    this.events = new TypedEvents<RegistrarEvents>((err, name) => log.error({ err, event: name }, 'registrar listener failed'));
+  }
+
+  /**
+   * Loads live bindings from the store. Their flows belonged to the previous process, so
+   * stream bindings start with a dead flow and are reached at their Contact address.
+   */
+  start(): void {
+    const now = this.clock.now();
+    for (const stored of this.store.load(now)) {
+      const b: Binding = { ...stored };
+      delete b.flowId;
+      if (b.transport !== 'UDP') b.flowState = 'dead';
+      if (!this.directory.get(b.aor)) continue;
+      this.keep(b);
+    }
+    for (const dn of this.bindings.keys()) this.directory.setState(dn, 'in-service', 'registration loaded');
+    this.log.info({ bindings: this.allBindings().length }, 'registrations loaded');
+  }
+
+  stop(): void {
+    for (const t of this.expiryTimers.values()) t.cancel();
+    this.expiryTimers.clear();
+  }
+
+  bindingsOf(dn: string): Binding[] {
+    return [...(this.bindings.get(dn)?.values() ?? [])];
+  }
+
+  allBindings(): Binding[] {
+    return [...this.bindings.values()].flatMap((m) => [...m.values()]);
+  }
+
+  /**
+   * Where requests to a DN go now: for a `*` DN its best binding (highest q, then the most
+   * recently registered) on its live flow or at its Contact; for a fixed DN its contact.
+   */
+  targetOf(dn: string): CheckTarget | undefined {
+    const entry = this.directory.get(dn);
+    if (!entry) return undefined;
+    if (entry.options.contact !== '*') {
+      const destination = contactTarget(entry.options.contact, 'UDP');
+      return destination && { requestUri: entry.options.contact, destination };
+    }
+    const best = this.bindingsOf(dn).sort((a, b) => (b.q ?? 1) - (a.q ?? 1) || b.registeredAt - a.registeredAt)[0];
+    const destination = best && bindingTarget(best);
+    return best && destination && { requestUri: best.contact, destination };
+  }
+
+  /** The connection `flowId` is gone: bindings on it are reached at their Contact from now on. */
+  flowClosed(flowId: string): void {
+    for (const b of this.allBindings()) {
+      if (b.flowId !== flowId) continue;
+      b.flowState = 'dead';
+      this.persist(b);
+      this.log.info({ dn: b.aor, contact: b.contact, flowId }, 'registered flow closed');
+    }
+  }
+
+  /** The REGISTER handler for the UAS core. */
+  handleRegister(tx: ServerTransaction, req: SipRequest): void {
+    let res;
+    try {
+      const headers = this.register(tx, req);
+      res = createResponse(req, 200, 'OK', { toTag: newTag(), headers });
+    } catch (err) {
+      if (err instanceof Refusal) res = createResponse(req, err.status, err.reason, { toTag: newTag(), headers: err.headers });
+      else if (err instanceof SipParseError) res = createResponse(req, 400, err.reason, { toTag: newTag() });
+      else {
+        this.log.error({ err }, 'REGISTER failed');
+        res = createResponse(req, 500, 'Registration Not Stored', { toTag: newTag() });
+      }
+    }
+    tx.respond(res);
+  }
+
+  private register(tx: ServerTransaction, req: SipRequest): SipHeader[] {
+    const dn = this.addressOfRecord(req);
+    const entry = this.directory.get(dn);
+    if (!entry) throw new Refusal(404, `Unknown DN ${dn}`);
+    if (entry.options.contact !== '*') throw new Refusal(403, 'DN Has a Fixed Contact');
+    const password = entry.options.password;
+    if (password !== undefined) {
+      const challenge = this.auth.check(req, dn, password);
+      if (challenge) throw new Refusal(challenge.status, challenge.reason, challenge.headers);
+    }
+    const callId = getHeaderValues(req, 'call-id')[0] ?? '';
+    const cseq = Number((getHeaderValues(req, 'cseq')[0] ?? '0').split(/\s+/)[0]);
+    const contacts = this.requestedContacts(req);
+    const now = this.clock.now();
+    if (contacts === '*') {
+      for (const b of this.bindingsOf(dn)) {
+        if (b.callId === callId && b.cseq >= cseq) throw new Refusal(500, 'Out of Order REGISTER');
+      }
+      for (const b of this.bindingsOf(dn)) this.drop(b, 'removed');
+    } else {
+      for (const c of contacts) {
+        const old = this.bindings.get(dn)?.get(c.contact);
+        if (old && old.callId === callId && old.cseq >= cseq) throw new Refusal(500, 'Out of Order REGISTER');
+      }
+      for (const c of contacts) this.apply(dn, c, tx, req, callId, cseq, now);
+    }
+    this.directory.setState(dn, this.bindings.has(dn) ? 'in-service' : 'out-of-service', this.bindings.has(dn) ? 'registered' : 'no registration');
+    return [
+      ...this.bindingsOf(dn).map((b) => ({ name: 'Contact', value: `<${b.contact}>;expires=${Math.max(0, Math.round((b.expiresAt - now) / 1000))}` })),
+      { name: 'Date', value: new Date(now).toUTCString() },
+    ];
+  }
+
+  private apply(dn: string, c: ContactRequest, tx: ServerTransaction, req: SipRequest, callId: string, cseq: number, now: number): void {
+    const old = this.bindings.get(dn)?.get(c.contact);
+    if (c.expiresS === 0) {
+      if (old) this.drop(old, 'removed');
+      return;
+    }
+    const src = tx.source;
+    const b: Binding = {
+      aor: dn,
+      contact: c.contact,
+      expiresAt: now + c.expiresS * 1000,
+      callId,
+      cseq,
+      transport: src.transport,
+      source: { address: src.address, port: src.port },
+      flowState: 'live',
+      registeredAt: old?.registeredAt ?? now,
+    };
+    if (src.flowId !== undefined) b.flowId = src.flowId;
+    const q = c.na.params.get('q');
+    if (q) b.q = Number(q);
+    const ua = getHeaderValues(req, 'user-agent')[0];
+    if (ua !== undefined) b.userAgent = ua;
+    const instance = c.na.params.get('+sip.instance');
+    if (instance) b.instanceId = instance;
+    const regId = c.na.params.get('reg-id');
+    if (regId) b.regId = Number(regId);
+    // Written before the 200 OK: a registration acknowledged survives a crash (SPEC §8).
+    this.store.put(b);
+    if (old) this.unschedule(old);
+    this.keep(b);
+    this.events.emit('EventRegistered', {
+      dn,
+      contact: b.contact,
+      expires: c.expiresS,
+      transport: b.transport,
+      source: `${b.source.address}:${b.source.port}`,
+      ...(b.flowId !== undefined ? { flowId: b.flowId } : {}),
+      refresh: old !== undefined,
+      time: now,
+    });
+  }
+
+  /** The DN named by the To header's user part (RFC 3261 §10.3 step 5). */
+  private addressOfRecord(req: SipRequest): string {
+    const to = getHeaderValues(req, 'to')[0];
+    if (to === undefined) throw new SipParseError('Missing To header');
+    const uri = parseUri(parseNameAddr(to, 'To').uri);
+    if (!isSipUri(uri)) throw new Refusal(400, 'To Must Be a SIP or SIPS URI');
+    if (!uri.user) throw new Refusal(404, 'No User in To');
+    return decodeURIComponent(uri.user);
+  }
+
+  /** The Contact values with their expiry, or '*' (RFC 3261 §10.3 step 6). */
+  private requestedContacts(req: SipRequest): ContactRequest[] | '*' {
+    const values = getHeaderValues(req, 'contact');
+    const expiresHeader = getHeaderValues(req, 'expires')[0];
+    const headerExpires = expiresHeader === undefined ? undefined : parseSeconds(expiresHeader, 'Expires');
+    if (values.some((v) => v.trim() === '*')) {
+      if (values.length !== 1 || headerExpires !== 0) throw new Refusal(400, 'Contact * Needs Expires: 0 Alone');
+      return '*';
+    }
+    const out: ContactRequest[] = [];
+    for (const v of values) {
+      const na = parseNameAddr(v, 'Contact');
+      const param = na.params.get('expires');
+      const asked = param !== undefined && param !== null ? parseSeconds(param, 'Contact expires') : headerExpires;
+      const expiresS = asked ?? this.opts.defaultExpiresS;
+      if (expiresS > 0 && expiresS < this.opts.minExpiresS) {
+        throw new Refusal(423, undefined, [{ name: 'Min-Expires', value: String(this.opts.minExpiresS) }]);
+      }
+      out.push({ contact: na.uri, expiresS, na });
+    }
+    return out;
+  }
+
+  private keep(b: Binding): void {
+    let byContact = this.bindings.get(b.aor);
+    if (!byContact) {
+      byContact = new Map();
+      this.bindings.set(b.aor, byContact);
+    }
+    byContact.set(b.contact, b);
+    this.expiryTimers.set(
+      b,
+      this.clock.setTimer(b.expiresAt - this.clock.now(), () => {
+        this.drop(b, 'expired');
+        if (!this.bindings.has(b.aor)) this.directory.setState(b.aor, 'out-of-service', 'registration expired');
+      }),
+    );
+  }
+
+  private drop(b: Binding, reason: 'removed' | 'expired'): void {
+    this.unschedule(b);
+    const byContact = this.bindings.get(b.aor);
+    if (byContact?.get(b.contact) !== b) return;
+    byContact.delete(b.contact);
+    if (byContact.size === 0) this.bindings.delete(b.aor);
+    this.store.remove(b.aor, b.contact);
+    this.events.emit('EventUnregistered', { dn: b.aor, contact: b.contact, reason, time: this.clock.now() });
+  }
+
+  private unschedule(b: Binding): void {
+    this.expiryTimers.get(b)?.cancel();
+    this.expiryTimers.delete(b);
+  }
+
+  private persist(b: Binding): void {
+    try {
+      this.store.put(b);
+    } catch (err) {
+      this.log.error({ err, dn: b.aor }, 'could not store a binding change');
+    }
+  }
+}
+
+function parseSeconds(text: string, what: string): number {
+  if (!/^\s*\d{1,10}\s*$/.test(text)) throw new SipParseError(`Bad ${what} Value`);
+  return Math.min(Number(text), 2 ** 32 - 1);
+}
