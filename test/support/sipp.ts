@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -54,15 +56,13 @@ export async function startSippServer(opts: { scenario: string; port: number; tr
     cwd: tmpdir(),
   });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  // SIPp prints its screen once running; give it until then (or fail if it exits).
-  await new Promise<void>((resolveStart, reject) => {
-    const onData = (): void => {
-      proc.stdout?.off('data', onData);
-      resolveStart();
-    };
-    proc.stdout?.on('data', onData);
-    void exited.then(() => reject(new Error('sipp exited at start')));
-  });
+  // SIPp's screen output is block-buffered on a pipe, so wait until its port is taken instead.
+  const deadline = Date.now() + 5000;
+  while (!(await portTaken(opts.port, opts.transport))) {
+    if (proc.exitCode !== null) throw new Error('sipp exited at start');
+    if (Date.now() > deadline) throw new Error(`sipp did not bind 127.0.0.1:${opts.port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return {
     proc,
     stop: async () => {
@@ -70,4 +70,18 @@ export async function startSippServer(opts: { scenario: string; port: number; tr
       await exited;
     },
   };
+}
+
+function portTaken(port: number, transport: 'u1' | 't1'): Promise<boolean> {
+  return new Promise((resolveTaken) => {
+    if (transport === 'u1') {
+      const u = createSocket('udp4');
+      u.once('error', () => resolveTaken(true));
+      u.bind(port, '127.0.0.1', () => u.close(() => resolveTaken(false)));
+    } else {
+      const t = createServer();
+      t.once('error', () => resolveTaken(true));
+      t.listen(port, '127.0.0.1', () => t.close(() => resolveTaken(false)));
+    }
+  });
 }
