@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { ApiServer } from './api/api-server.js';
+import { CallManager } from './calls/call-manager.js';
+import { InDialogRelay } from './calls/in-dialog-relay.js';
+import { Router } from './calls/routing.js';
 import { Metrics } from './metrics/metrics.js';
 import { readFileSync } from 'node:fs';
 import type { Config } from './config/schema.js';
@@ -12,6 +15,7 @@ import { openStore, type Store } from './registrar/store.js';
 import { NonceManager } from './sip/digest.js';
 import { TransactionLayer } from './transaction/transaction-layer.js';
 import { TransportLayer } from './transport/transport-layer.js';
+import type { TransportName } from './transport/types.js';
 import { SystemClock, type Clock } from './util/clock.js';
 import { ConfigError } from './util/errors.js';
 import type { Logger } from './util/logger.js';
@@ -42,6 +46,7 @@ export class SipServer {
   readonly registrar: Registrar;
   readonly oos: OosChecker;
   readonly store: Store;
+  readonly calls: CallManager;
   readonly metrics: Metrics;
   /** The control API; undefined when http-port is 0. */
   readonly api: ApiServer | undefined;
@@ -73,6 +78,8 @@ export class SipServer {
       timers: { T1: t['sip-t1'], T2: t['sip-t2'], T4: t['sip-t4'], inviteTimeout: t['sip-invite-timeout'] * 1000 },
       log: this.log.child({ layer: 'transaction' }),
       onRequest: (tx, req) => this.ua.onRequest(tx, req),
+      onCancel: (cancelTx, inviteTx) => this.calls.onCancel(cancelTx, inviteTx),
+      onAck: (ack) => this.calls.onAck(ack),
     });
     this.transport.events.on('message', (m) => this.transactions.receive(m));
     this.logTransportEvents();
@@ -99,6 +106,22 @@ export class SipServer {
       targetOf: (dn) => this.registrar.targetOf(dn),
     });
 
+    const timers = { t1: t['sip-t1'], t2: t['sip-t2'] };
+    this.calls = new CallManager({
+      transactions: this.transactions,
+      transport: this.transport,
+      router: new Router(this.directory, this.registrar),
+      directory: this.directory,
+      records: this.store,
+      clock: this.clock,
+      log: this.log.child({ layer: 'calls' }),
+      timers,
+      contactFor: (user, transport) => this.contactFor(user, transport),
+    });
+    const relay = new InDialogRelay(this.calls, this.clock, timers, this.log.child({ layer: 'calls' }));
+    this.ua.handle('INVITE', (tx, req) => this.calls.onInvite(tx, req));
+    this.ua.handleInDialog((tx, req) => relay.onRequest(tx, req));
+
     this.metrics = new Metrics();
     this.metrics.attach({ directory: this.directory, registrar: this.registrar, transport: this.transport, transactions: this.transactions });
     this.api =
@@ -114,6 +137,15 @@ export class SipServer {
             options: { address: t['http-address'], port: t['http-port'], ...(t['http-token'] ? { token: t['http-token'] } : {}) },
           })
         : undefined;
+    this.api?.events.forward(this.calls.events, ['EventDialing', 'EventRinging', 'EventEstablished', 'EventHeld', 'EventRetrieved', 'EventReleased']);
+  }
+
+  /** The server's own SIP URI for `user` on `transport`, as written in Contact and From. */
+  private contactFor(user: string, transport: TransportName): string {
+    const ports = this.transport.boundPorts();
+    const port = transport === 'TLS' ? ports.tls : transport === 'TCP' ? ports.tcp : ports.udp;
+    const host = this.options['sip-address'].includes(':') ? `[${this.options['sip-address']}]` : this.options['sip-address'];
+    return `sip:${encodeURIComponent(user)}@${host}:${port};transport=${transport.toLowerCase()}`;
   }
 
   /** Loads registrations, opens the SIP listeners, then the control API (so /health means SIP is up). */

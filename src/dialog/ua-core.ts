@@ -1,4 +1,5 @@
 import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
+import { tagOf } from '../sip/name-addr.js';
 import { createResponse } from '../sip/response.js';
 import { parseUri } from '../sip/uri.js';
 import type { ServerTransaction } from '../transaction/types.js';
@@ -31,6 +32,7 @@ const SUPPORTED_EXTENSIONS: string[] = [];
  */
 export class UaCore {
   private readonly handlers = new Map<string, RequestHandler>();
+  private inDialog: RequestHandler | undefined;
 
   constructor(private readonly log: Logger) {
     this.handlers.set('OPTIONS', (tx, req) => this.answerOptions(tx, req));
@@ -39,6 +41,11 @@ export class UaCore {
   /** Registers the handler for a method; later layers (registrar, calls) plug in here. */
   handle(method: string, handler: RequestHandler): void {
     this.handlers.set(method.toUpperCase(), handler);
+  }
+
+  /** Registers the handler for requests inside a dialog (a To tag); without one they get 481. */
+  handleInDialog(handler: RequestHandler): void {
+    this.inDialog = handler;
   }
 
   /** The Allow header value: the methods that have a handler, plus ACK and CANCEL. */
@@ -79,6 +86,11 @@ export class UaCore {
         return;
       }
     }
+    if (req.method !== 'CANCEL' && hasToTag(req)) {
+      if (this.inDialog) this.inDialog(tx, req);
+      else reply(481);
+      return;
+    }
     const handler = this.handlers.get(req.method);
     if (handler) {
       handler(tx, req);
@@ -103,6 +115,14 @@ export class UaCore {
         ],
       }),
     );
+  }
+}
+
+function hasToTag(req: SipRequest): boolean {
+  try {
+    return tagOf(getHeaderValues(req, 'to')[0]) !== undefined;
+  } catch {
+    return false;
   }
 }
 

@@ -11,7 +11,8 @@ import { newTag } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { TypedEvents } from '../util/typed-events.js';
 import type { Binding } from './binding.js';
-import { bindingTarget, contactTarget } from './contact-target.js';
+import { contactDestination } from '../dialog/contact-destination.js';
+import { bindingTarget } from './contact-target.js';
 import { RegisterAuth } from './register-auth.js';
 import type { RegistrarEvents } from './registrar-events.js';
 import type { RegistrationStore } from './store.js';
@@ -101,7 +102,7 @@ export class Registrar {
     const entry = this.directory.get(dn);
     if (!entry) return undefined;
     if (entry.options.contact !== '*') {
-      const destination = contactTarget(entry.options.contact, 'UDP');
+      const destination = contactDestination(entry.options.contact, 'UDP');
       return destination && { requestUri: entry.options.contact, destination };
     }
     const best = this.bindingsOf(dn).sort((a, b) => (b.q ?? 1) - (a.q ?? 1) || b.registeredAt - a.registeredAt)[0];

@@ -1,0 +1,338 @@
+import { Dialog } from '../dialog/dialog.js';
+import { OkRetransmitter } from '../dialog/ok-retransmitter.js';
+import type { Directory } from '../directory/directory.js';
+import type { CallRecordStore } from '../registrar/store.js';
+import { canonicalHeaderName, getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
+import { parseNameAddr } from '../sip/name-addr.js';
+import { createResponse } from '../sip/response.js';
+import { isSipUri, parseUri } from '../sip/uri.js';
+import type { TransactionLayer } from '../transaction/transaction-layer.js';
+import type { ClientTransaction, FinalInfo, ServerTransaction } from '../transaction/types.js';
+import { isReliable, type SipTransport, type TransportName } from '../transport/types.js';
+import type { Clock } from '../util/clock.js';
+import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
+import type { Logger } from '../util/logger.js';
+import { TypedEvents } from '../util/typed-events.js';
+import { calleeDn, causeOf, type Call, type ReleaseCause } from './call.js';
+import type { CallEvent, CallEvents } from './call-events.js';
+import type { Router } from './routing.js';
+
+export interface CallManagerDeps {
+  transactions: TransactionLayer;
+  transport: SipTransport;
+  router: Router;
+  directory: Directory;
+  records: CallRecordStore;
+  clock: Clock;
+  log: Logger;
+  timers: { t1: number; t2: number };
+  /** The server's Contact URI for a leg on `transport`, e.g. sip:1001@127.0.0.1:5060;transport=tcp. */
+  contactFor(user: string, transport: TransportName): string;
+}
+
+/**
+ * The B2BUA (SPEC §6): every call is two legs joined by the server. This class sets calls up
+ * (INVITE → route → INVITE to the callee, failing over along the route's targets, responses
+ * mapped back, CANCEL, 2xx after CANCEL ACKed and BYEd), keeps them by leg, and releases
+ * them with a cause, a call record and an event. In-dialog requests are relayed by
+ * InDialogRelay.
+ */
+export class CallManager {
+  readonly events: TypedEvents<CallEvents>;
+  private readonly calls = new Map<string, Call>();
+  private readonly byInvite = new Map<ServerTransaction, Call>();
+
+  constructor(private readonly deps: CallManagerDeps) {
+    this.events = new TypedEvents<CallEvents>((err, name) => deps.log.error({ err, event: name }, 'call listener failed'));
+  }
+
+  all(): Call[] {
+    return [...this.calls.values()];
+  }
+
+  get(id: string): Call | undefined {
+    return this.calls.get(id);
+  }
+
+  /** The call and leg an in-dialog request belongs to. */
+  findByDialog(req: SipRequest): { call: Call; leg: 'a' | 'b' } | undefined {
+    for (const call of this.calls.values()) {
+      if (call.a.dialog?.matches(req)) return { call, leg: 'a' };
+      if (call.b.dialog?.matches(req)) return { call, leg: 'b' };
+    }
+    return undefined;
+  }
+
+  /** A new INVITE (no To tag) from a caller. */
+  onInvite(tx: ServerTransaction, req: SipRequest): void {
+    const number = userOf(req.uri);
+    const from = userOf(parseNameAddr(getHeaderValues(req, 'from')[0] ?? '', 'From').uri) ?? 'anonymous';
+    const call: Call = {
+      id: randomToken(8),
+      from,
+      to: number ?? '',
+      state: 'dialing',
+      startedAt: this.deps.clock.now(),
+      a: { tx, invite: req, tag: newTag() },
+      b: { targets: [], index: 0, cancelled: false },
+      held: false,
+      pendingReinvite: { a: false, b: false },
+    };
+    this.calls.set(call.id, call);
+    this.byInvite.set(tx, call);
+    this.emit('EventDialing', call, call.from, call.to);
+    const route = number === undefined ? { kind: 'reject' as const, status: 404, reason: 'No User in Request-URI' } : this.deps.router.route(number);
+    if (route.kind === 'reject') {
+      this.answerCaller(call, route.status, route.reason);
+      this.release(call, causeOf(route.status), route.status);
+      return;
+    }
+    call.b.targets = route.targets;
+    this.tryTarget(call);
+  }
+
+  /** CANCEL of a caller's INVITE (§9.2): 200 to the CANCEL, 487 to the INVITE, CANCEL to the callee. */
+  onCancel(cancelTx: ServerTransaction, inviteTx: ServerTransaction | undefined): void {
+    const call = inviteTx && this.byInvite.get(inviteTx);
+    cancelTx.respond(createResponse(cancelTx.request, call ? 200 : 481, undefined, { toTag: call?.a.tag ?? newTag() }));
+    if (!call || call.state === 'established' || call.state === 'released') return;
+    this.answerCaller(call, 487);
+    this.cancelCallee(call);
+    this.release(call, 'cancelled');
+  }
+
+  /** An ACK that matched no transaction: the ACK for a 2xx the server sent. */
+  onAck(ack: SipRequest): void {
+    const found = this.findByDialog(ack);
+    if (found) found.call[found.leg].ok?.stop();
+  }
+
+  /** Ends a call from the server's side: CANCEL or 487 while setting up, BYE on both legs when up. */
+  releaseCall(call: Call, cause: ReleaseCause, reason?: string): void {
+    if (call.state === 'released') return;
+    const header = reason ? [{ name: 'Reason', value: reason }] : [];
+    if (call.state === 'established') {
+      this.bye(call, 'a', header);
+      this.bye(call, 'b', header);
+    } else {
+      this.answerCaller(call, 487, undefined, header);
+      this.cancelCallee(call, header);
+    }
+    this.release(call, cause);
+  }
+
+  /** Sends BYE on one leg of an established call (the other side's BYE is answered by the relay). */
+  bye(call: Call, leg: 'a' | 'b', headers: SipHeader[] = []): void {
+    const dialog = call[leg].dialog;
+    if (!dialog) return;
+    if (leg === 'a') call.a.ok?.stop();
+    const req = dialog.createRequest('BYE', { headers });
+    this.send(req, dialog.destination, () => undefined);
+  }
+
+  release(call: Call, cause: ReleaseCause, status?: number): void {
+    if (call.state === 'released') return;
+    call.a.ok?.stop();
+    call.b.ok?.stop();
+    call.state = 'released';
+    call.cause = cause;
+    call.endedAt = this.deps.clock.now();
+    this.calls.delete(call.id);
+    this.byInvite.delete(call.a.tx);
+    try {
+      this.deps.records.addCallRecord({
+        id: call.id,
+        callId: getHeaderValues(call.a.invite, 'call-id')[0] ?? '',
+        fromDn: call.from,
+        toDn: calleeDn(call),
+        startedAt: call.startedAt,
+        ...(call.answeredAt !== undefined ? { answeredAt: call.answeredAt } : {}),
+        endedAt: call.endedAt,
+        cause,
+      });
+    } catch (err) {
+      this.deps.log.error({ err, call: call.id }, 'could not write the call record');
+    }
+    this.events.emit('EventReleased', { ...this.event(call, call.from, calleeDn(call)), cause, ...(status !== undefined ? { status } : {}) });
+  }
+
+  emit(name: 'EventDialing' | 'EventRinging' | 'EventEstablished' | 'EventHeld' | 'EventRetrieved', call: Call, dn: string, otherDn: string): void {
+    this.events.emit(name, this.event(call, dn, otherDn));
+  }
+
+  /** Sends a request in its own client transaction; `onFinal` gets the final response. */
+  send(req: SipRequest, dest: Dialog['destination'], onFinal: (res: SipResponse, info: FinalInfo) => void): ClientTransaction | undefined {
+    try {
+      return this.deps.transactions.sendRequest(req, dest, { onFinal });
+    } catch (err) {
+      this.deps.log.error({ err, method: req.method }, 'could not send a request');
+      return undefined;
+    }
+  }
+
+  private tryTarget(call: Call): void {
+    const target = call.b.targets[call.b.index];
+    if (!target) return;
+    const a = call.a.invite;
+    const contentType = getHeaderValues(a, 'content-type')[0];
+    const maxForwards = Number(getHeaderValues(a, 'max-forwards')[0] ?? '70');
+    const display = parseNameAddr(getHeaderValues(a, 'from')[0] ?? '', 'From').displayName;
+    const host = this.deps.contactFor(call.from, target.destination.transport);
+    const headers: SipHeader[] = [
+      { name: 'Via', value: `SIP/2.0/${target.destination.transport} placeholder;branch=${newBranch()}` },
+      { name: 'Max-Forwards', value: String(Math.max(0, (Number.isFinite(maxForwards) ? maxForwards : 70) - 1)) },
+      { name: 'From', value: `${display !== undefined ? `${display} ` : ''}<${fromUri(call.from, host)}>;tag=${newTag()}` },
+      { name: 'To', value: `<${target.requestUri}>` },
+      { name: 'Call-ID', value: newCallId(hostOf(host)) },
+      { name: 'CSeq', value: '1 INVITE' },
+      { name: 'Contact', value: `<${host}>` },
+      ...(contentType !== undefined && a.body.length > 0 ? [{ name: 'Content-Type', value: contentType }] : []),
+    ];
+    const invite: SipRequest = { kind: 'request', method: 'INVITE', uri: target.requestUri, version: SIP_VERSION, headers, body: a.body };
+    try {
+      call.b.tx = this.deps.transactions.sendRequest(invite, target.destination, {
+        onProvisional: (res) => this.onCalleeProvisional(call, res),
+        onFinal: (res, info, tx) => this.onCalleeFinal(call, res, info, tx),
+        onAdditional2xx: (res, _source, tx) => this.ackAndBye(res, tx),
+      });
+    } catch (err) {
+      this.deps.log.error({ err, call: call.id }, 'could not send the INVITE to the callee');
+      this.answerCaller(call, 500);
+      this.release(call, 'rejected', 500);
+    }
+  }
+
+  private onCalleeProvisional(call: Call, res: SipResponse): void {
+    if (call.state === 'released' || res.status === 100) return;
+    if (call.state === 'dialing') {
+      call.state = 'ringing';
+      this.emit('EventRinging', call, calleeDn(call), call.from);
+    }
+    this.answerCaller(call, res.status, res.reason, [], res);
+  }
+
+  private onCalleeFinal(call: Call, res: SipResponse, info: FinalInfo, tx: ClientTransaction): void {
+    if (res.status >= 200 && res.status < 300) {
+      if (call.state === 'released' || call.b.cancelled) {
+        this.ackAndBye(res, tx);
+        return;
+      }
+      this.established(call, res, tx);
+      return;
+    }
+    if (call.state === 'released') return;
+    const target = call.b.targets[call.b.index];
+    const localFailure = info.local !== false;
+    if (localFailure && target) {
+      this.deps.directory.setState(target.dn, 'out-of-service', info.local === 'timeout' ? 'INVITE timed out' : `transport error: ${info.cause.code}`);
+    }
+    if ((localFailure || res.status === 503) && call.b.index + 1 < call.b.targets.length && call.state === 'dialing') {
+      call.b.index++;
+      this.deps.log.info({ call: call.id, from: target?.dn, to: call.b.targets[call.b.index]?.dn }, 'failing over to the next route');
+      this.tryTarget(call);
+      return;
+    }
+    const status = info.local === 'timeout' ? 408 : res.status;
+    const reason = localFailure ? [{ name: 'Reason', value: `SIP;cause=${status};text="${info.local === 'timeout' ? 'no response' : 'transport failure'}"` }] : [];
+    this.answerCaller(call, status, localFailure ? undefined : res.reason, reason);
+    this.release(call, info.local === 'transport-error' ? 'transport-failure' : causeOf(status), status);
+  }
+
+  private established(call: Call, res: SipResponse, tx: ClientTransaction): void {
+    const flow = tx.flow;
+    const sentTo = flow ? { ...tx.destination, ...(flow.flowId !== undefined ? { flowId: flow.flowId } : {}) } : tx.destination;
+    call.b.dialog = Dialog.asUac(tx.request, res, sentTo, `<${this.deps.contactFor(call.from, tx.destination.transport)}>`);
+    this.ack(call.b.dialog, call.b.dialog.localSeq);
+    const a = call.a;
+    a.dialog = Dialog.asUas(a.invite, a.tag, a.tx.source, `<${this.deps.contactFor(call.to, a.tx.source.transport)}>`);
+    const ok = this.responseToCaller(call, 200, 'OK', [], res);
+    a.ok = new OkRetransmitter(this.deps.clock, this.deps.timers.t1, this.deps.timers.t2);
+    a.ok.start(a.tx, ok, isReliable(a.tx.source.transport), () => this.releaseCall(call, 'timeout', 'SIP;cause=408;text="no ACK"'));
+    call.state = 'established';
+    call.answeredAt = this.deps.clock.now();
+    this.emit('EventEstablished', call, calleeDn(call), call.from);
+  }
+
+  /** The ACK for a 2xx to the INVITE with CSeq `cseq` on `dialog` (not a transaction: straight to the transport). */
+  ack(dialog: Dialog, cseq: number): void {
+    this.deps.transport.sendRequest(dialog.createRequest('ACK', { cseq }), dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
+  }
+
+  /** A 2xx nobody wants (after CANCEL, or from a second fork): ACK it, then BYE (§15). */
+  private ackAndBye(res: SipResponse, tx: ClientTransaction): void {
+    const dialog = Dialog.asUac(tx.request, res, tx.destination, '<sip:b2bua@invalid>');
+    this.ack(dialog, dialog.localSeq);
+    this.send(dialog.createRequest('BYE', { headers: [{ name: 'Reason', value: 'SIP;cause=487;text="call already ended"' }] }), dialog.destination, () => undefined);
+  }
+
+  private cancelCallee(call: Call, headers: SipHeader[] = []): void {
+    const tx = call.b.tx;
+    call.b.cancelled = true;
+    if (!tx?.active) return;
+    const inv = tx.request;
+    // §9.1: the CANCEL copies the INVITE's Request-URI, top Via (same branch), Route, From, To, Call-ID.
+    const keep = (name: string): SipHeader[] => inv.headers.filter((h) => canonicalHeaderName(h.name) === name);
+    const cancel: SipRequest = {
+      kind: 'request',
+      method: 'CANCEL',
+      uri: inv.uri,
+      version: SIP_VERSION,
+      headers: [
+        ...keep('via').slice(0, 1),
+        ...keep('max-forwards'),
+        ...keep('route'),
+        ...keep('from'),
+        ...keep('to'),
+        ...keep('call-id'),
+        { name: 'CSeq', value: `${(getHeaderValues(inv, 'cseq')[0] ?? '1').split(/\s+/)[0] ?? '1'} CANCEL` },
+        ...headers,
+      ],
+      body: Buffer.alloc(0),
+    };
+    tx.noteCancelSent();
+    this.send(cancel, tx.destination, () => undefined);
+  }
+
+  /** Answers the caller's INVITE; 18x and 2xx carry the callee's body. */
+  private answerCaller(call: Call, status: number, reason?: string, headers: SipHeader[] = [], from?: SipResponse): void {
+    if (call.a.tx.lastResponse && call.a.tx.lastResponse.status >= 200) return;
+    try {
+      call.a.tx.respond(this.responseToCaller(call, status, reason, headers, from));
+    } catch (err) {
+      this.deps.log.debug({ err, call: call.id, status }, 'caller transaction no longer takes this response');
+    }
+  }
+
+  private responseToCaller(call: Call, status: number, reason: string | undefined, headers: SipHeader[], from?: SipResponse): SipResponse {
+    const extra: SipHeader[] = [...headers];
+    if (status > 100 && status < 300) extra.push({ name: 'Contact', value: `<${this.deps.contactFor(call.to, call.a.tx.source.transport)}>` });
+    const type = from && getHeaderValues(from, 'content-type')[0];
+    if (from && from.body.length > 0 && type !== undefined) extra.push({ name: 'Content-Type', value: type });
+    return createResponse(call.a.invite, status, reason, { toTag: call.a.tag, headers: extra, ...(from && from.body.length > 0 ? { body: from.body } : {}) });
+  }
+
+  private event(call: Call, dn: string, otherDn: string): CallEvent {
+    return { callId: call.id, dn, otherDn, from: call.from, to: call.to, time: this.deps.clock.now() };
+  }
+}
+
+function userOf(uri: string): string | undefined {
+  try {
+    const u = parseUri(uri);
+    if (isSipUri(u)) return u.user === undefined ? undefined : decodeURIComponent(u.user);
+    if (u.kind === 'tel') return u.number;
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+function fromUri(user: string, contact: string): string {
+  return `sip:${encodeURIComponent(user)}@${hostOf(contact)}`;
+}
+
+/** "host:port" of a sip: URI. */
+function hostOf(uri: string): string {
+  const u = parseUri(uri);
+  return isSipUri(u) ? `${u.host}${u.port !== undefined ? `:${u.port}` : ''}` : 'invalid';
+}

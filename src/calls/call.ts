@@ -1,0 +1,75 @@
+import type { Dialog } from '../dialog/dialog.js';
+import type { OkRetransmitter } from '../dialog/ok-retransmitter.js';
+import type { SipRequest } from '../sip/message.js';
+import type { ClientTransaction, ServerTransaction } from '../transaction/types.js';
+import type { RouteTarget } from './routing.js';
+
+export type CallState = 'dialing' | 'ringing' | 'established' | 'released';
+
+/** SPEC §6 release causes. */
+export type ReleaseCause =
+  | 'normal'
+  | 'busy'
+  | 'no-answer'
+  | 'rejected'
+  | 'not-found'
+  | 'transport-failure'
+  | 'stale-connection-reopen-failed'
+  | 'timeout'
+  | 'cancelled'
+  | 'administrative';
+
+/** The caller's leg: the server is its UAS. */
+export interface CallerLeg {
+  tx: ServerTransaction;
+  invite: SipRequest;
+  tag: string;
+  dialog?: Dialog;
+  ok?: OkRetransmitter;
+}
+
+/** The callee's leg: the server is its UAC; `targets` are tried in order (trunk failover). */
+export interface CalleeLeg {
+  targets: RouteTarget[];
+  index: number;
+  tx?: ClientTransaction;
+  dialog?: Dialog;
+  /** Retransmits our 2xx to a re-INVITE from the callee until its ACK. */
+  ok?: OkRetransmitter;
+  cancelled: boolean;
+}
+
+/** One call: two legs joined by the server (SPEC §6). */
+export interface Call {
+  id: string;
+  /** The caller's DN (or the user part of its From when it is not a DN). */
+  from: string;
+  /** The dialled number. */
+  to: string;
+  state: CallState;
+  startedAt: number;
+  answeredAt?: number;
+  endedAt?: number;
+  cause?: ReleaseCause;
+  a: CallerLeg;
+  b: CalleeLeg;
+  held: boolean;
+  /** An in-dialog INVITE relayed and not yet answered, per leg: a second one gets 491. */
+  pendingReinvite: { a: boolean; b: boolean };
+}
+
+/** The callee DN the call reached or is trying now. */
+export function calleeDn(call: Call): string {
+  return call.b.targets[call.b.index]?.dn ?? call.to;
+}
+
+/** The release cause a final response stands for. */
+export function causeOf(status: number): ReleaseCause {
+  if (status === 486 || status === 600) return 'busy';
+  if (status === 404 || status === 484 || status === 604) return 'not-found';
+  if (status === 480) return 'no-answer';
+  if (status === 408) return 'timeout';
+  if (status === 487) return 'cancelled';
+  if (status === 503) return 'transport-failure';
+  return 'rejected';
+}

@@ -1,0 +1,102 @@
+import { OkRetransmitter } from '../dialog/ok-retransmitter.js';
+import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
+import { createResponse } from '../sip/response.js';
+import type { ServerTransaction } from '../transaction/types.js';
+import { isReliable } from '../transport/types.js';
+import type { Clock } from '../util/clock.js';
+import { newTag } from '../util/ids.js';
+import type { Logger } from '../util/logger.js';
+import { calleeDn, type Call } from './call.js';
+import type { CallManager } from './call-manager.js';
+
+/**
+ * Requests inside a call's dialogs (SPEC §6): BYE from either side ends the call (200 here,
+ * BYE on the other leg); re-INVITE, UPDATE, INFO, OPTIONS and any other method pass to the
+ * other leg and its final response comes back. A re-INVITE while one is pending on the call
+ * gets 491 (glare). SDP that puts the media on hold (sendonly/inactive) or takes it off again
+ * gives EventHeld / EventRetrieved.
+ */
+export class InDialogRelay {
+  constructor(
+    private readonly calls: CallManager,
+    private readonly clock: Clock,
+    private readonly timers: { t1: number; t2: number },
+    private readonly log: Logger,
+  ) {}
+
+  onRequest(tx: ServerTransaction, req: SipRequest): void {
+    const found = this.calls.findByDialog(req);
+    const reply = (status: number, reason?: string, extra: { headers?: SipHeader[]; body?: Buffer; toTag?: string } = {}): void =>
+      tx.respond(createResponse(req, status, reason, { toTag: extra.toTag ?? newTag(), ...extra }));
+    if (!found) {
+      reply(481);
+      return;
+    }
+    const { call, leg } = found;
+    const dialog = call[leg].dialog;
+    const other = leg === 'a' ? 'b' : 'a';
+    const target = call[other].dialog;
+    if (!dialog || !target) {
+      reply(481);
+      return;
+    }
+    if (!dialog.acceptRemote(req)) {
+      reply(500, 'CSeq Out of Order', { toTag: dialog.localTag });
+      return;
+    }
+    if (req.method === 'BYE') {
+      reply(200, 'OK', { toTag: dialog.localTag });
+      const reason = getHeaderValues(req, 'reason');
+      this.calls.bye(call, other, reason.map((value) => ({ name: 'Reason', value })));
+      this.calls.release(call, 'normal');
+      return;
+    }
+    const isInvite = req.method === 'INVITE';
+    if (isInvite) {
+      if (call.pendingReinvite.a || call.pendingReinvite.b) {
+        reply(491, undefined, { toTag: dialog.localTag, headers: [{ name: 'Retry-After', value: '1' }] });
+        return;
+      }
+      call.pendingReinvite[leg] = true;
+    }
+    const contentType = getHeaderValues(req, 'content-type')[0];
+    const out = target.createRequest(req.method, { body: req.body, ...(contentType !== undefined ? { contentType } : {}) });
+    const outSeq = target.localSeq;
+    this.calls.send(out, target.destination, (res) => {
+      if (isInvite) call.pendingReinvite[leg] = false;
+      if (isInvite && res.status >= 200 && res.status < 300) {
+        this.calls.ack(target, outSeq);
+        this.noteHold(call, leg, req.body);
+      }
+      const type = getHeaderValues(res, 'content-type')[0];
+      const headers: SipHeader[] = [];
+      if (isInvite && res.status < 300) headers.push({ name: 'Contact', value: dialog.localContact });
+      if (res.body.length > 0 && type !== undefined) headers.push({ name: 'Content-Type', value: type });
+      const answer = createResponse(req, res.status, res.reason, { toTag: dialog.localTag, headers, body: res.body });
+      if (isInvite && res.status >= 200 && res.status < 300) {
+        // The 2xx to a re-INVITE is retransmitted until ACKed like any other (§13.3.1.4).
+        const ok = new OkRetransmitter(this.clock, this.timers.t1, this.timers.t2);
+        call[leg].ok?.stop();
+        call[leg].ok = ok;
+        ok.start(tx, answer, isReliable(tx.source.transport), () => this.log.warn({ call: call.id }, 'no ACK for a re-INVITE 2xx'));
+      } else {
+        tx.respond(answer);
+      }
+    });
+  }
+
+  private noteHold(call: Call, leg: 'a' | 'b', sdp: Buffer): void {
+    if (sdp.length === 0) return;
+    const text = sdp.toString('latin1');
+    const hold = /^a=(sendonly|inactive)\s*$/m.test(text) || /^c=IN IP4 0\.0\.0\.0\s*$/m.test(text);
+    const dn = leg === 'a' ? call.from : calleeDn(call);
+    const otherDn = leg === 'a' ? calleeDn(call) : call.from;
+    if (hold && !call.held) {
+      call.held = true;
+      this.calls.emit('EventHeld', call, dn, otherDn);
+    } else if (!hold && call.held) {
+      call.held = false;
+      this.calls.emit('EventRetrieved', call, dn, otherDn);
+    }
+  }
+}

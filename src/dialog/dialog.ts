@@ -1,0 +1,154 @@
+import { cseqOf } from '../sip/cseq.js';
+import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
+import { parseNameAddr, tagOf } from '../sip/name-addr.js';
+import type { Destination, Source, TransportName } from '../transport/types.js';
+import { newBranch } from '../util/ids.js';
+import { contactDestination } from './contact-destination.js';
+
+/**
+ * One SIP dialog (RFC 3261 §12) as the server holds it on one leg: its identifiers, the
+ * local and remote sequence numbers, the remote target and the route set. Builds the
+ * in-dialog requests the server sends and checks the CSeq of the ones it receives.
+ */
+export class Dialog {
+  localSeq: number;
+  remoteSeq: number | undefined;
+  remoteTarget: string;
+  /** Where in-dialog requests go: the remote target's address, or the flow the dialog uses. */
+  destination: Destination;
+
+  private constructor(
+    readonly callId: string,
+    readonly localTag: string,
+    readonly remoteTag: string,
+    /** The local URI with display name as in our From (UAC) or their To (UAS), without tag. */
+    readonly localUri: string,
+    readonly remoteUri: string,
+    readonly routeSet: string[],
+    remoteTarget: string,
+    destination: Destination,
+    localSeq: number,
+    remoteSeq: number | undefined,
+    readonly localContact: string,
+  ) {
+    this.remoteTarget = remoteTarget;
+    this.destination = destination;
+    this.localSeq = localSeq;
+    this.remoteSeq = remoteSeq;
+  }
+
+  /** The UAS side (§12.1.1): from the request we answer with a 2xx (or 1xx with tag). */
+  static asUas(req: SipRequest, localTag: string, source: Source, localContact: string): Dialog {
+    const contact = firstContactUri(req) ?? `sip:${source.address}:${source.port}`;
+    return new Dialog(
+      one(req, 'call-id'),
+      localTag,
+      tagOf(one(req, 'from')) ?? '',
+      withoutTag(one(req, 'to')),
+      withoutTag(one(req, 'from')),
+      getHeaderValues(req, 'record-route'),
+      contact,
+      uasDestination(contact, source),
+      0,
+      cseqOf(req).seq,
+      localContact,
+    );
+  }
+
+  /** The UAC side (§12.1.2): from our request and the response that made the dialog. */
+  static asUac(req: SipRequest, res: SipResponse, sentTo: Destination, localContact: string): Dialog {
+    const contact = firstContactUri(res) ?? req.uri;
+    return new Dialog(
+      one(req, 'call-id'),
+      tagOf(one(req, 'from')) ?? '',
+      tagOf(one(res, 'to')) ?? '',
+      withoutTag(one(req, 'from')),
+      withoutTag(one(res, 'to')),
+      getHeaderValues(res, 'record-route').reverse(),
+      contact,
+      // While the flow the INVITE went on is open, keep using it (a firewall may allow only it).
+      sentTo.flowId !== undefined ? sentTo : (contactDestination(contact, sentTo.transport) ?? sentTo),
+      cseqOf(req).seq,
+      undefined,
+      localContact,
+    );
+  }
+
+  /** A new in-dialog request (§12.2.1.1); ACK for a 2xx takes the INVITE's CSeq number. */
+  createRequest(method: string, opts: { body?: Buffer; contentType?: string; headers?: SipHeader[]; cseq?: number } = {}): SipRequest {
+    const seq = opts.cseq ?? (method === 'ACK' ? this.localSeq : ++this.localSeq);
+    const headers: SipHeader[] = [
+      { name: 'Via', value: `SIP/2.0/${this.destination.transport} placeholder;branch=${newBranch()}` },
+      { name: 'Max-Forwards', value: '70' },
+      ...this.routeSet.map((value) => ({ name: 'Route', value })),
+      { name: 'From', value: `${this.localUri};tag=${this.localTag}` },
+      { name: 'To', value: `${this.remoteUri};tag=${this.remoteTag}` },
+      { name: 'Call-ID', value: this.callId },
+      { name: 'CSeq', value: `${seq} ${method}` },
+    ];
+    if (method === 'INVITE' || method === 'UPDATE') headers.push({ name: 'Contact', value: this.localContact });
+    if (opts.body && opts.body.length > 0) headers.push({ name: 'Content-Type', value: opts.contentType ?? 'application/sdp' });
+    headers.push(...(opts.headers ?? []));
+    return { kind: 'request', method, uri: this.remoteTarget, version: SIP_VERSION, headers, body: opts.body ?? Buffer.alloc(0) };
+  }
+
+  /**
+   * Checks an incoming in-dialog request's CSeq (§12.2.2): lower than the last one → false
+   * (answer 500); otherwise records it. A target refresh updates the remote target.
+   */
+  acceptRemote(req: SipRequest): boolean {
+    const seq = cseqOf(req).seq;
+    if (req.method !== 'ACK' && req.method !== 'CANCEL') {
+      if (this.remoteSeq !== undefined && seq <= this.remoteSeq) return false;
+      this.remoteSeq = seq;
+    }
+    if (req.method === 'INVITE' || req.method === 'UPDATE') {
+      const contact = firstContactUri(req);
+      if (contact) this.remoteTarget = contact;
+    }
+    return true;
+  }
+
+  /** True when a request's tags name this dialog (our tag in To, theirs in From). */
+  matches(req: SipRequest): boolean {
+    return one(req, 'call-id') === this.callId && tagOf(one(req, 'to')) === this.localTag && tagOf(one(req, 'from')) === this.remoteTag;
+  }
+
+  get transport(): TransportName {
+    return this.destination.transport;
+  }
+}
+
+function one(msg: { headers: SipHeader[] }, name: string): string {
+  return getHeaderValues(msg, name)[0] ?? '';
+}
+
+function firstContactUri(msg: { headers: SipHeader[] }): string | undefined {
+  const c = getHeaderValues(msg, 'contact')[0];
+  if (c === undefined || c.trim() === '*') return undefined;
+  try {
+    return parseNameAddr(c, 'Contact').uri;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A From/To value without its tag parameter, for reuse in the other direction. */
+function withoutTag(value: string): string {
+  const na = parseNameAddr(value);
+  na.params.delete('tag');
+  let params = '';
+  for (const [k, v] of na.params) params += v === null ? `;${k}` : `;${k}=${v}`;
+  return `${na.displayName !== undefined ? `${na.displayName} ` : ''}<${na.uri}>${params}`;
+}
+
+/**
+ * Requests to the party that started the dialog go on the connection its request came on
+ * while that is open, else to its Contact address (SPEC §5: its listening port, not the
+ * ephemeral port it connected from).
+ */
+function uasDestination(contact: string, source: Source): Destination {
+  const d = contactDestination(contact, source.transport) ?? { transport: source.transport, address: source.address, port: source.port };
+  if (source.flowId !== undefined) d.flowId = source.flowId;
+  return d;
+}

@@ -1,0 +1,77 @@
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventStream } from '../support/api-client.js';
+import { freePort } from '../support/ports.js';
+import { RawPeer } from '../support/raw-peer.js';
+import { startServer, type RunningServer } from '../support/server-process.js';
+import { runSipp, startSippServer } from '../support/sipp.js';
+
+/** Registers `dn` with a Contact on `contactPort` (where a SIPp UAS listens), over UDP. */
+async function registerContact(server: RunningServer, dn: string, contactPort: number, transport: 'udp' | 'tcp'): Promise<void> {
+  const peer = await RawPeer.udp(server.port);
+  try {
+    peer.send(
+      [
+        `REGISTER sip:127.0.0.1:${server.port} SIP/2.0`,
+        `Via: SIP/2.0/UDP 127.0.0.1:${peer.localPort};branch=z9hG4bKreg${dn}${transport}`,
+        `From: <sip:${dn}@127.0.0.1>;tag=r${dn}`,
+        `To: <sip:${dn}@127.0.0.1>`,
+        `Call-ID: reg-${dn}-${transport}`,
+        'CSeq: 1 REGISTER',
+        `Contact: <sip:${dn}@127.0.0.1:${contactPort};transport=${transport}>`,
+        'Expires: 600',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+    expect((await peer.response()).status).toBe(200);
+  } finally {
+    peer.close();
+  }
+}
+
+describe('basic calls through the B2BUA: SIPp UAC → server → SIPp UAS', () => {
+  let server: RunningServer;
+  let events: EventStream;
+
+  beforeAll(async () => {
+    server = await startServer({ dns: { '1002': { type: 'extension', contact: '*' }, '1003': { type: 'extension', contact: '*' } } });
+    events = await EventStream.open(server.api);
+  });
+
+  afterAll(async () => {
+    events.close();
+    expect(await server.stop()).toBe(0);
+  });
+
+  it.each([
+    { transport: 'udp' as const, sipp: 'u1' as const, dn: '1002' },
+    { transport: 'tcp' as const, sipp: 't1' as const, dn: '1003' },
+  ])('100 calls over $transport, 0 failed, with events and call records', async ({ transport, sipp, dn }) => {
+    const uasPort = await freePort();
+    await registerContact(server, dn, uasPort, transport);
+    const uas = await startSippServer({ scenario: 'uas-basic.xml', port: uasPort, transport: sipp });
+    const from = events.events.length;
+    try {
+      const r = await runSipp({ scenario: 'uac-basic.xml', port: server.port, transport: sipp, calls: 100, timeoutS: 60, extra: ['-s', dn, '-r', '50', '-l', '20'] });
+      expect(r.code, r.output).toBe(0);
+    } finally {
+      await uas.stop();
+    }
+    const mine = events.events.slice(from);
+    const released = (): number => mine.filter((e) => e.event === 'EventReleased').length;
+    await expect.poll(released, { timeout: 5000 }).toBe(100);
+    expect(mine.filter((e) => e.event === 'EventRinging' && e.dn === dn)).toHaveLength(100);
+    expect(mine.filter((e) => e.event === 'EventEstablished' && e.dn === dn)).toHaveLength(100);
+    expect(mine.filter((e) => e.event === 'EventReleased' && e.cause === 'normal')).toHaveLength(100);
+    const db = new Database(join(server.dir, 'state.db'), { readonly: true });
+    try {
+      const row = db.prepare("SELECT count(*) AS n FROM call_records WHERE to_dn = ? AND cause = 'normal' AND answered_at IS NOT NULL").get(dn) as { n: number };
+      expect(row.n).toBe(100);
+    } finally {
+      db.close();
+    }
+  });
+});
