@@ -26,7 +26,8 @@ export interface OosCheckDeps {
 interface DnCheck {
   timer: TimerHandle | undefined;
   forceTimer: TimerHandle | undefined;
-  pending: boolean;
+  /** The OPTIONS still awaited, if any; no longer awaited once `oos-force` has run out. */
+  pending: object | undefined;
 }
 
 /**
@@ -45,7 +46,7 @@ export class OosChecker {
   start(): void {
     for (const dn of this.deps.directory.all()) {
       if (dn.options['oos-check'] > 0) {
-        const check: DnCheck = { timer: undefined, forceTimer: undefined, pending: false };
+        const check: DnCheck = { timer: undefined, forceTimer: undefined, pending: undefined };
         this.checks.set(dn.number, check);
         this.schedule(dn.number, check, dn.options['oos-check'] * 1000);
       }
@@ -71,26 +72,39 @@ export class OosChecker {
     const entry = this.deps.directory.get(dn);
     const target = this.deps.targetOf(dn);
     if (!entry || !target || check.pending) return;
-    check.pending = true;
+    const probe = {};
+    check.pending = probe;
     const force = entry.options['oos-force'];
     if (force > 0) {
       check.forceTimer = this.deps.clock.setTimer(force * 1000, () => {
         check.forceTimer = undefined;
+        // Given up on: the check goes on with the next OPTIONS on schedule (a late answer still counts).
+        check.pending = undefined;
         this.deps.directory.setState(dn, 'out-of-service', `no response to OPTIONS within ${force} s`);
       });
     }
-    const settle = (): void => {
-      check.pending = false;
+    /** True when this probe was still awaited; from now on it is not. */
+    const settle = (): boolean => {
+      if (check.pending !== probe) return false;
+      check.pending = undefined;
       check.forceTimer?.cancel();
       check.forceTimer = undefined;
+      return true;
     };
     try {
       this.deps.transactions.sendRequest(this.options(target), target.destination, {
         onFinal: (res, info) => {
-          settle();
-          if (info.local === false) this.deps.directory.setState(dn, 'in-service', `OPTIONS answered ${res.status}`);
-          else if (info.local === 'timeout') this.deps.directory.setState(dn, 'out-of-service', 'OPTIONS timed out');
-          else this.deps.directory.setState(dn, 'out-of-service', `transport error: ${info.cause.code}`);
+          const awaited = settle();
+          if (info.local === false) {
+            // Any answer, even a late one, shows the DN alive; but a `*` DN whose last
+            // registration went while the OPTIONS was out stays out of service (SPEC §4).
+            if (this.deps.targetOf(dn)) this.deps.directory.setState(dn, 'in-service', `OPTIONS answered ${res.status}`);
+            return;
+          }
+          // A probe given up on after oos-force has already counted; its own end must not undo a newer answer.
+          if (!awaited) return;
+          const reason = info.local === 'timeout' ? 'OPTIONS timed out' : `transport error: ${info.cause.code}`;
+          this.deps.directory.setState(dn, 'out-of-service', reason);
         },
       });
     } catch (err) {
