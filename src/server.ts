@@ -3,6 +3,7 @@ import { ApiServer } from './api/api-server.js';
 import { CallManager } from './calls/call-manager.js';
 import { InDialogRelay } from './calls/in-dialog-relay.js';
 import { Router } from './calls/routing.js';
+import { callMetrics } from './metrics/call-metrics.js';
 import { Metrics } from './metrics/metrics.js';
 import { readFileSync } from 'node:fs';
 import type { Config } from './config/schema.js';
@@ -124,6 +125,7 @@ export class SipServer {
 
     this.metrics = new Metrics();
     this.metrics.attach({ directory: this.directory, registrar: this.registrar, transport: this.transport, transactions: this.transactions });
+    callMetrics(this.metrics, this.calls);
     this.api =
       t['http-port'] > 0
         ? new ApiServer({
@@ -134,6 +136,7 @@ export class SipServer {
             clock: this.clock,
             log: this.log.child({ layer: 'api' }),
             metrics: this.metrics,
+            calls: this.calls,
             options: { address: t['http-address'], port: t['http-port'], ...(t['http-token'] ? { token: t['http-token'] } : {}) },
           })
         : undefined;

@@ -1,4 +1,5 @@
 import type { Directory } from '../directory/directory.js';
+import type { CallsView } from './call-routes.js';
 import type { Binding } from '../registrar/binding.js';
 import type { RegistrarEvents } from '../registrar/registrar-events.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
@@ -60,6 +61,8 @@ export interface ApiContext {
   clock: Clock;
   log: Logger;
   metrics: MetricsView;
+  /** The calls (GET/DELETE /calls); without it those routes are absent. */
+  calls?: CallsView;
   /** Keep-alive settings of a connection; without it every connection shows `{ enabled: false }`. */
   keepAliveOf?: (conn: Connection) => KeepAliveInfo;
   options: ApiOptions;

@@ -8,6 +8,7 @@ import { DEFAULT_MAX_BACKLOG_BYTES, EventHub } from './event-hub.js';
 import { HttpError } from './http-error.js';
 import { errorReply, writeRawError, writeReply } from './http-reply.js';
 import { decodePath, Router, type Reply } from './router.js';
+import { addCallRoutes } from './call-routes.js';
 import { addRoutes } from './routes.js';
 
 /** Longer request targets get 414 (Node itself refuses heads over 16 KiB). */
@@ -40,6 +41,7 @@ export class ApiServer {
     this.auth = new BearerAuth(ctx.options.token);
     this.events = new EventHub<WebSocket>(ctx.clock, ctx.log, ctx.options.maxEventBacklogBytes ?? DEFAULT_MAX_BACKLOG_BYTES);
     addRoutes(this.router, ctx);
+    if (ctx.calls) addCallRoutes(this.router, ctx.calls);
     this.wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: 4096 });
     this.server = createServer((req, res) => this.onRequest(req, res));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventStream } from '../support/api-client.js';
+import { EventStream, getJson } from '../support/api-client.js';
 import { freePort } from '../support/ports.js';
 import { RawPeer } from '../support/raw-peer.js';
 import { startServer, type RunningServer } from '../support/server-process.js';
@@ -72,6 +72,50 @@ describe('basic calls through the B2BUA: SIPp UAC → server → SIPp UAS', () =
       expect(row.n).toBe(100);
     } finally {
       db.close();
+    }
+  });
+});
+
+describe('calls on the control API', () => {
+  let server: RunningServer;
+  let events: EventStream;
+
+  beforeAll(async () => {
+    server = await startServer({ dns: { '1002': { type: 'extension', contact: '*' } } });
+    events = await EventStream.open(server.api);
+  });
+
+  afterAll(async () => {
+    events.close();
+    expect(await server.stop()).toBe(0);
+  });
+
+  it('GET /calls shows an established call; DELETE /calls/{id} releases it with BYE on both legs', async () => {
+    const uasPort = await freePort();
+    await registerContact(server, '1002', uasPort, 'udp');
+    const uas = await startSippServer({ scenario: 'uas-basic.xml', port: uasPort, transport: 'u1' });
+    try {
+      const caller = runSipp({ scenario: 'uac-released.xml', port: server.port, transport: 'u1', calls: 1, timeoutS: 15, extra: ['-s', '1002'] });
+      const established = await events.next((e) => e.event === 'EventEstablished');
+      const list = await getJson<{ id: string; state: string; from: string; to: string; calleeDn: string }[]>(server.api, '/calls');
+      expect(list.body).toEqual([expect.objectContaining({ id: established.callId, state: 'established', to: '1002', calleeDn: '1002' })]);
+      const one = await getJson<{ legs: { caller: { transport: string } } }>(server.api, `/calls/${String(established.callId)}`);
+      expect(one.body.legs.caller.transport).toBe('UDP');
+      const del = await fetch(`${server.api}/calls/${String(established.callId)}`, { method: 'DELETE' });
+      expect(del.status).toBe(200);
+      expect(await del.json()).toEqual({ id: established.callId, state: 'released', cause: 'administrative' });
+      const r = await caller;
+      expect(r.code, r.output).toBe(0);
+      const released = await events.next((e) => e.event === 'EventReleased' && e.callId === established.callId);
+      expect(released.cause).toBe('administrative');
+      expect((await getJson(server.api, '/calls')).body).toEqual([]);
+      expect((await getJson(server.api, `/calls/${String(established.callId)}`)).status).toBe(404);
+      const metrics = await (await fetch(`${server.api}/metrics`)).text();
+      expect(metrics).toMatch(/^sip_calls_released_total\{cause="administrative"\} 1$/m);
+      expect(metrics).toMatch(/^sip_call_setup_seconds_count 1$/m);
+      expect(metrics).toMatch(/^sip_calls\{state="established"\} 0$/m);
+    } finally {
+      await uas.stop();
     }
   });
 });
