@@ -41,6 +41,8 @@ export class CallManager {
   readonly events: TypedEvents<CallEvents>;
   private readonly calls = new Map<string, Call>();
   private readonly byInvite = new Map<ServerTransaction, Call>();
+  /** Calls by the Call-ID of either leg's dialog, so in-dialog requests find theirs at once. */
+  private readonly byDialogCallId = new Map<string, Call>();
 
   constructor(private readonly deps: CallManagerDeps) {
     this.events = new TypedEvents<CallEvents>((err, name) => deps.log.error({ err, event: name }, 'call listener failed'));
@@ -56,10 +58,9 @@ export class CallManager {
 
   /** The call and leg an in-dialog request belongs to. */
   findByDialog(req: SipRequest): { call: Call; leg: 'a' | 'b' } | undefined {
-    for (const call of this.calls.values()) {
-      if (call.a.dialog?.matches(req)) return { call, leg: 'a' };
-      if (call.b.dialog?.matches(req)) return { call, leg: 'b' };
-    }
+    const call = this.byDialogCallId.get(getHeaderValues(req, 'call-id')[0] ?? '');
+    if (call?.a.dialog?.matches(req)) return { call, leg: 'a' };
+    if (call?.b.dialog?.matches(req)) return { call, leg: 'b' };
     return undefined;
   }
 
@@ -139,6 +140,8 @@ export class CallManager {
     call.endedAt = this.deps.clock.now();
     this.calls.delete(call.id);
     this.byInvite.delete(call.a.tx);
+    if (call.a.dialog) this.byDialogCallId.delete(call.a.dialog.callId);
+    if (call.b.dialog) this.byDialogCallId.delete(call.b.dialog.callId);
     try {
       this.deps.records.addCallRecord({
         id: call.id,
@@ -245,6 +248,8 @@ export class CallManager {
     this.ack(call.b.dialog, call.b.dialog.localSeq);
     const a = call.a;
     a.dialog = Dialog.asUas(a.invite, a.tag, a.tx.source, `<${this.deps.contactFor(call.to, a.tx.source.transport)}>`);
+    this.byDialogCallId.set(a.dialog.callId, call);
+    this.byDialogCallId.set(call.b.dialog.callId, call);
     const ok = this.responseToCaller(call, 200, 'OK', [], res);
     a.ok = new OkRetransmitter(this.deps.clock, this.deps.timers.t1, this.deps.timers.t2);
     a.ok.start(a.tx, ok, isReliable(a.tx.source.transport), () => this.releaseCall(call, 'timeout', 'SIP;cause=408;text="no ACK"'));
