@@ -143,6 +143,11 @@ export class SipServer {
     this.api?.events.forward(this.calls.events, ['EventDialing', 'EventRinging', 'EventEstablished', 'EventHeld', 'EventRetrieved', 'EventReleased']);
   }
 
+  private clientTransactionsActive(): number {
+    const { active } = this.transactions.stats();
+    return active['invite-client'] + active['non-invite-client'];
+  }
+
   /** The server's own SIP URI for `user` on `transport`, as written in Contact and From. */
   private contactFor(user: string, transport: TransportName): string {
     const ports = this.transport.boundPorts();
@@ -160,8 +165,17 @@ export class SipServer {
     if (this.api) this.log.info({ address: this.options['http-address'], port: this.api.port }, 'control API up');
   }
 
-  /** Stops taking requests, ends every transaction and timer, and closes the store. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking calls, releases the calls in progress (BYE/CANCEL with a Reason) and gives
+   * those requests up to `graceMs` to be answered, then ends every transaction and timer and
+   * closes the store.
+   */
+  async stop(graceMs = 2000): Promise<void> {
+    this.calls.shutdown();
+    const deadline = this.clock.now() + graceMs;
+    while (this.clientTransactionsActive() > 0 && this.clock.now() < deadline) {
+      await new Promise<void>((r) => this.clock.setTimer(20, r));
+    }
     await this.api?.stop();
     this.oos.stop();
     this.registrar.stop();

@@ -43,6 +43,7 @@ export class CallManager {
   private readonly byInvite = new Map<ServerTransaction, Call>();
   /** Calls by the Call-ID of either leg's dialog, so in-dialog requests find theirs at once. */
   private readonly byDialogCallId = new Map<string, Call>();
+  private accepting = true;
 
   constructor(private readonly deps: CallManagerDeps) {
     this.events = new TypedEvents<CallEvents>((err, name) => deps.log.error({ err, event: name }, 'call listener failed'));
@@ -64,8 +65,21 @@ export class CallManager {
     return undefined;
   }
 
+  /**
+   * Shutdown (SPEC §2): new INVITEs get 503 from now on, and every call in progress is
+   * released with a Reason (BYE, or CANCEL and 487), none silently.
+   */
+  shutdown(): void {
+    this.accepting = false;
+    for (const call of this.all()) this.releaseCall(call, 'administrative', 'SIP;cause=503;text="server shutting down"');
+  }
+
   /** A new INVITE (no To tag) from a caller. */
   onInvite(tx: ServerTransaction, req: SipRequest): void {
+    if (!this.accepting) {
+      tx.respond(createResponse(req, 503, 'Shutting Down', { toTag: newTag(), headers: [{ name: 'Retry-After', value: '30' }] }));
+      return;
+    }
     const number = userOf(req.uri);
     const from = userOf(parseNameAddr(getHeaderValues(req, 'from')[0] ?? '', 'From').uri) ?? 'anonymous';
     const call: Call = {

@@ -119,3 +119,23 @@ describe('calls on the control API', () => {
     }
   });
 });
+
+describe('shutdown with a call in progress', () => {
+  it('SIGTERM releases the established call with BYE and a Reason on both legs, then exits 0', async () => {
+    const server = await startServer({ dns: { '1002': { type: 'extension', contact: '*' } } });
+    const events = await EventStream.open(server.api);
+    const uasPort = await freePort();
+    await registerContact(server, '1002', uasPort, 'udp');
+    const uas = await startSippServer({ scenario: 'uas-basic.xml', port: uasPort, transport: 'u1' });
+    try {
+      const caller = runSipp({ scenario: 'uac-released.xml', port: server.port, transport: 'u1', calls: 1, timeoutS: 15, extra: ['-s', '1002'] });
+      await events.next((e) => e.event === 'EventEstablished');
+      expect(await server.stop()).toBe(0);
+      const r = await caller;
+      expect(r.code, r.output).toBe(0);
+    } finally {
+      events.close();
+      await uas.stop();
+    }
+  });
+});
