@@ -143,9 +143,12 @@ export class SipServer {
     this.api?.events.forward(this.calls.events, ['EventDialing', 'EventRinging', 'EventEstablished', 'EventHeld', 'EventRetrieved', 'EventReleased']);
   }
 
+  /** Client transactions still waiting for a final response (not those only absorbing retransmissions). */
   private clientTransactionsActive(): number {
-    const { active } = this.transactions.stats();
-    return active['invite-client'] + active['non-invite-client'];
+    const { byState } = this.transactions.stats();
+    const invite = byState['invite-client'];
+    const other = byState['non-invite-client'];
+    return (invite.Calling ?? 0) + (invite.Proceeding ?? 0) + (other.Trying ?? 0) + (other.Proceeding ?? 0);
   }
 
   /** The server's own SIP URI for `user` on `transport`, as written in Contact and From. */

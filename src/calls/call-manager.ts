@@ -220,6 +220,11 @@ export class CallManager {
   }
 
   private onCalleeProvisional(call: Call, res: SipResponse): void {
+    const heldBack = call.b.cancelOnProvisional;
+    if (heldBack && call.b.tx) {
+      call.b.cancelOnProvisional = undefined;
+      this.sendCancel(call.b.tx, heldBack);
+    }
     if (call.state === 'released' || res.status === 100) return;
     if (call.state === 'dialing') {
       call.state = 'ringing';
@@ -288,6 +293,17 @@ export class CallManager {
     const tx = call.b.tx;
     call.b.cancelled = true;
     if (!tx?.active) return;
+    // §9.1: no CANCEL before a provisional response; the first one sends it (a final one,
+    // or timer B, ends the INVITE without it; a 2xx is then ACKed and BYEd).
+    if (tx.state === 'Calling') {
+      call.b.cancelOnProvisional = headers;
+      return;
+    }
+    this.sendCancel(tx, headers);
+  }
+
+  private sendCancel(tx: ClientTransaction, headers: SipHeader[]): void {
+    if (!tx.active) return;
     const inv = tx.request;
     // §9.1: the CANCEL copies the INVITE's Request-URI, top Via (same branch), Route, From, To, Call-ID.
     const keep = (name: string): SipHeader[] => inv.headers.filter((h) => canonicalHeaderName(h.name) === name);

@@ -1,6 +1,6 @@
 import type { Dialog } from '../dialog/dialog.js';
 import type { OkRetransmitter } from '../dialog/ok-retransmitter.js';
-import type { SipRequest } from '../sip/message.js';
+import type { SipHeader, SipRequest } from '../sip/message.js';
 import type { ClientTransaction, ServerTransaction } from '../transaction/types.js';
 import type { RouteTarget } from './routing.js';
 
@@ -37,6 +37,11 @@ export interface CalleeLeg {
   /** Retransmits our 2xx to a re-INVITE from the callee until its ACK. */
   ok?: OkRetransmitter;
   cancelled: boolean;
+  /**
+   * A CANCEL the server owes the callee but may not send yet: no provisional response has
+   * arrived (§9.1); the first one releases it. Holds the CANCEL's extra headers (Reason).
+   */
+  cancelOnProvisional?: SipHeader[];
 }
 
 /** One call: two legs joined by the server (SPEC §6). */
