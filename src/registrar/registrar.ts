@@ -74,7 +74,11 @@ export class Registrar {
       const b: Binding = { ...stored };
       delete b.flowId;
       if (b.transport !== 'UDP') b.flowState = 'dead';
-      if (!this.directory.get(b.aor)) continue;
+      // A DN removed from the config, or one that now has a fixed contact, keeps no bindings.
+      if (this.directory.get(b.aor)?.options.contact !== '*') {
+        this.store.remove(b.aor, b.contact);
+        continue;
+      }
       this.keep(b);
     }
     for (const dn of this.bindings.keys()) this.directory.setState(dn, 'in-service', 'registration loaded');

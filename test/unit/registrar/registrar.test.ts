@@ -296,7 +296,7 @@ describe('Registrar: start() loads the store', () => {
     ...over,
   });
 
-  it('drops the old flowId of TCP bindings, puts their DNs in service and ignores DNs no longer configured', () => {
+  it('drops the old flowId of TCP bindings, puts their DNs in service and deletes bindings of DNs no longer configured', () => {
     const w = world(dns(), {
       beforeStart: (store) => {
         store.put(stored({}));
@@ -313,6 +313,7 @@ describe('Registrar: start() loads the store', () => {
     expect(w.registrar.bindingsOf('7777')).toEqual([]);
     expect(w.registrar.bindingsOf('1003')).toEqual([]);
     expect(w.registrar.allBindings().map((b) => b.aor)).toEqual(['1001', '1002']);
+    expect(w.store.load(T0).map((b) => b.aor).sort()).toEqual(['1001', '1002']);
 
     expect(w.directory.get('1001')?.state).toBe('in-service');
     expect(w.directory.get('1002')?.state).toBe('in-service');
