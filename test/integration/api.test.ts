@@ -17,6 +17,7 @@ import { silentLogger, type Logger } from '../../src/util/logger.js';
 import { TypedEvents } from '../../src/util/typed-events.js';
 import { freePort } from '../support/ports.js';
 import { request } from '../support/sip-builders.js';
+import { waitFor } from '../support/wait-for.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -121,13 +122,6 @@ async function openSocket(port: number): Promise<Socket> {
   return s;
 }
 
-async function waitFor(pred: () => boolean, what: string, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** An /events client that records every frame. */
 async function eventsClient(port: number, headers: Record<string, string> = {}): Promise<{ ws: WebSocket; frames: Record<string, unknown>[] }> {

@@ -9,6 +9,7 @@ import type { TransportEvents } from '../../src/transport/transport-events.js';
 import type { TransportError } from '../../src/util/errors.js';
 import { optionsRequest, RawPeer } from '../support/raw-peer.js';
 import { freePort } from '../support/ports.js';
+import { waitFor } from '../support/wait-for.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -66,13 +67,6 @@ function request(port: number): SipRequest {
   };
 }
 
-async function waitFor(pred: () => boolean, what: string, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('transport layer on real sockets', () => {
   it('reuses one outbound connection for requests to the same destination and fills Via', async () => {
