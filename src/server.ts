@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ApiServer } from './api/api-server.js';
 import { CallManager } from './calls/call-manager.js';
 import { InDialogRelay } from './calls/in-dialog-relay.js';
+import { MakeCall } from './calls/make-call.js';
 import { Router } from './calls/routing.js';
 import { callMetrics } from './metrics/call-metrics.js';
 import { Metrics } from './metrics/metrics.js';
@@ -108,15 +109,24 @@ export class SipServer {
     });
 
     const timers = { t1: t['sip-t1'], t2: t['sip-t2'] };
+    const router = new Router(this.directory, this.registrar);
     this.calls = new CallManager({
       transactions: this.transactions,
       transport: this.transport,
-      router: new Router(this.directory, this.registrar),
+      router,
       directory: this.directory,
       records: this.store,
       clock: this.clock,
       log: this.log.child({ layer: 'calls' }),
       timers,
+      contactFor: (user, transport) => this.contactFor(user, transport),
+    });
+    const makeCall = new MakeCall({
+      calls: this.calls,
+      transactions: this.transactions,
+      router,
+      clock: this.clock,
+      log: this.log.child({ layer: 'calls' }),
       contactFor: (user, transport) => this.contactFor(user, transport),
     });
     const relay = new InDialogRelay(this.calls, this.clock, timers, this.log.child({ layer: 'calls' }));
@@ -137,6 +147,7 @@ export class SipServer {
             log: this.log.child({ layer: 'api' }),
             metrics: this.metrics,
             calls: this.calls,
+            makeCall,
             options: { address: t['http-address'], port: t['http-port'], ...(t['http-token'] ? { token: t['http-token'] } : {}) },
           })
         : undefined;

@@ -1,5 +1,5 @@
 import type { Directory } from '../directory/directory.js';
-import type { CallsView } from './call-routes.js';
+import type { CallsView, MakeCallView } from './call-routes.js';
 import type { Binding } from '../registrar/binding.js';
 import type { RegistrarEvents } from '../registrar/registrar-events.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
@@ -63,6 +63,8 @@ export interface ApiContext {
   metrics: MetricsView;
   /** The calls (GET/DELETE /calls); without it those routes are absent. */
   calls?: CallsView;
+  /** MakeCall (POST /calls); without it that route is absent. */
+  makeCall?: MakeCallView;
   /** Keep-alive settings of a connection; without it every connection shows `{ enabled: false }`. */
   keepAliveOf?: (conn: Connection) => KeepAliveInfo;
   options: ApiOptions;

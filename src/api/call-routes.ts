@@ -1,5 +1,7 @@
 import { calleeDn, type Call } from '../calls/call.js';
 import type { CallManager } from '../calls/call-manager.js';
+import type { IncomingMessage } from 'node:http';
+import type { MakeCall } from '../calls/make-call.js';
 import { HttpError } from './http-error.js';
 import type { Router } from './router.js';
 import { hostPort, isoTime } from './views.js';
@@ -24,7 +26,7 @@ export interface CallView {
 }
 
 export function callView(call: Call): CallView {
-  const src = call.a.tx.source;
+  const src = call.a.tx?.source;
   const b = call.b.tx;
   return {
     id: call.id,
@@ -36,7 +38,12 @@ export function callView(call: Call): CallView {
     startedAt: isoTime(call.startedAt),
     answeredAt: call.answeredAt === undefined ? null : isoTime(call.answeredAt),
     legs: {
-      caller: { callId: call.a.dialog?.callId ?? '', transport: src.transport, remote: hostPort(src.address, src.port), flowId: src.flowId ?? null },
+      caller: {
+        callId: call.a.dialog?.callId ?? '',
+        transport: src?.transport ?? call.a.outTx?.destination.transport ?? 'UDP',
+        remote: src ? hostPort(src.address, src.port) : hostPort(call.a.dialog?.destination.address ?? '', call.a.dialog?.destination.port ?? 0),
+        flowId: src?.flowId ?? call.a.outTx?.flow?.flowId ?? null,
+      },
       callee: {
         callId: call.b.dialog?.callId ?? null,
         dn: calleeDn(call),
@@ -47,8 +54,27 @@ export function callView(call: Call): CallView {
   };
 }
 
-/** GET /calls, GET /calls/{id}, DELETE /calls/{id} (ReleaseCall, cause "administrative"). */
-export function addCallRoutes(router: Router, calls: CallsView): void {
+/** MakeCall as the API uses it. */
+export type MakeCallView = Pick<MakeCall, 'start'>;
+
+/**
+ * POST /calls (MakeCall), GET /calls, GET /calls/{id}, DELETE /calls/{id} (ReleaseCall,
+ * cause "administrative").
+ */
+export function addCallRoutes(router: Router, calls: CallsView, makeCall?: MakeCallView): void {
+  if (makeCall) {
+    router.add('POST', '/calls', async ({ req }) => {
+      const body = await readJson(req);
+      const from = typeof body.from === 'string' || typeof body.from === 'number' ? String(body.from) : '';
+      const to = typeof body.to === 'string' || typeof body.to === 'number' ? String(body.to) : '';
+      if (!/^[A-Za-z0-9._+-]{1,64}$/.test(from) || !/^[A-Za-z0-9._+*#-]{1,64}$/.test(to)) {
+        throw new HttpError(400, 'expected {"from": "<DN>", "to": "<number>"}');
+      }
+      const result = makeCall.start(from, to);
+      if (!result.ok) throw new HttpError(result.status, result.error);
+      return { status: 201, json: callView(result.call) };
+    });
+  }
   const find = (id: string | undefined): Call => {
     const call = id === undefined ? undefined : calls.get(id);
     if (!call) throw new HttpError(404, `unknown call ${id ?? ''}`);
@@ -62,4 +88,23 @@ export function addCallRoutes(router: Router, calls: CallsView): void {
       calls.releaseCall(call, 'administrative', 'SIP;cause=200;text="released by the control API"');
       return { status: 200, json: { id: call.id, state: call.state, cause: call.cause ?? null } };
     });
+}
+
+/** A JSON object request body of at most 64 KiB; anything else is a 400 (413 when too big). */
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > 65_536) throw new HttpError(413, 'request body too large');
+    chunks.push(chunk);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'request body is not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new HttpError(400, 'request body must be a JSON object');
+  return value as Record<string, unknown>;
 }

@@ -12,6 +12,7 @@ import { isReliable, type SipTransport, type TransportName } from '../transport/
 import type { Clock } from '../util/clock.js';
 import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
+import { SipServerError } from '../util/errors.js';
 import { TypedEvents } from '../util/typed-events.js';
 import { calleeDn, causeOf, type Call, type ReleaseCause } from './call.js';
 import type { CallEvent, CallEvents } from './call-events.js';
@@ -84,6 +85,7 @@ export class CallManager {
     const from = userOf(parseNameAddr(getHeaderValues(req, 'from')[0] ?? '', 'From').uri) ?? 'anonymous';
     const call: Call = {
       id: randomToken(8),
+      origin: 'inbound',
       from,
       to: number ?? '',
       state: 'dialing',
@@ -92,6 +94,7 @@ export class CallManager {
       b: { targets: [], index: 0, cancelled: false },
       held: false,
       pendingReinvite: { a: false, b: false },
+      offer: offerOf(req),
     };
     this.calls.set(call.id, call);
     this.byInvite.set(tx, call);
@@ -132,6 +135,7 @@ export class CallManager {
     } else {
       this.answerCaller(call, 487, undefined, header);
       this.cancelCallee(call, header);
+      if (call.origin === 'make-call') this.hangUpOriginator(call, reason ?? 'SIP;cause=487;text="released"');
     }
     this.release(call, cause);
   }
@@ -153,13 +157,13 @@ export class CallManager {
     call.cause = cause;
     call.endedAt = this.deps.clock.now();
     this.calls.delete(call.id);
-    this.byInvite.delete(call.a.tx);
+    if (call.a.tx) this.byInvite.delete(call.a.tx);
     if (call.a.dialog) this.byDialogCallId.delete(call.a.dialog.callId);
     if (call.b.dialog) this.byDialogCallId.delete(call.b.dialog.callId);
     try {
       this.deps.records.addCallRecord({
         id: call.id,
-        callId: getHeaderValues(call.a.invite, 'call-id')[0] ?? '',
+        callId: call.a.dialog?.callId ?? (call.a.invite ? (getHeaderValues(call.a.invite, 'call-id')[0] ?? '') : ''),
         fromDn: call.from,
         toDn: calleeDn(call),
         startedAt: call.startedAt,
@@ -187,25 +191,35 @@ export class CallManager {
     }
   }
 
+  /** Keeps a call made elsewhere (MakeCall) so the API and in-dialog requests find it. */
+  track(call: Call, dialog?: Dialog): void {
+    this.calls.set(call.id, call);
+    if (dialog) this.byDialogCallId.set(dialog.callId, call);
+  }
+
+  /** Starts the callee leg of a tracked call along `targets`. */
+  connect(call: Call, targets: Call['b']['targets']): void {
+    call.b.targets = targets;
+    call.b.index = 0;
+    this.tryTarget(call);
+  }
+
   private tryTarget(call: Call): void {
     const target = call.b.targets[call.b.index];
     if (!target) return;
-    const a = call.a.invite;
-    const contentType = getHeaderValues(a, 'content-type')[0];
-    const maxForwards = Number(getHeaderValues(a, 'max-forwards')[0] ?? '70');
-    const display = parseNameAddr(getHeaderValues(a, 'from')[0] ?? '', 'From').displayName;
+    const { body, contentType, displayName: display, maxForwards } = call.offer;
     const host = this.deps.contactFor(call.from, target.destination.transport);
     const headers: SipHeader[] = [
       { name: 'Via', value: `SIP/2.0/${target.destination.transport} placeholder;branch=${newBranch()}` },
-      { name: 'Max-Forwards', value: String(Math.max(0, (Number.isFinite(maxForwards) ? maxForwards : 70) - 1)) },
+      { name: 'Max-Forwards', value: String(Math.max(0, maxForwards - 1)) },
       { name: 'From', value: `${display !== undefined ? `${display} ` : ''}<${fromUri(call.from, host)}>;tag=${newTag()}` },
       { name: 'To', value: `<${target.requestUri}>` },
       { name: 'Call-ID', value: newCallId(hostOf(host)) },
       { name: 'CSeq', value: '1 INVITE' },
       { name: 'Contact', value: `<${host}>` },
-      ...(contentType !== undefined && a.body.length > 0 ? [{ name: 'Content-Type', value: contentType }] : []),
+      ...(contentType !== undefined && body.length > 0 ? [{ name: 'Content-Type', value: contentType }] : []),
     ];
-    const invite: SipRequest = { kind: 'request', method: 'INVITE', uri: target.requestUri, version: SIP_VERSION, headers, body: a.body };
+    const invite: SipRequest = { kind: 'request', method: 'INVITE', uri: target.requestUri, version: SIP_VERSION, headers, body };
     try {
       call.b.tx = this.deps.transactions.sendRequest(invite, target.destination, {
         onProvisional: (res) => this.onCalleeProvisional(call, res),
@@ -257,6 +271,7 @@ export class CallManager {
     const status = info.local === 'timeout' ? 408 : res.status;
     const reason = localFailure ? [{ name: 'Reason', value: `SIP;cause=${status};text="${info.local === 'timeout' ? 'no response' : 'transport failure'}"` }] : [];
     this.answerCaller(call, status, localFailure ? undefined : res.reason, reason);
+    if (call.origin === 'make-call') this.hangUpOriginator(call, `SIP;cause=${status};text="called party did not answer"`);
     this.release(call, info.local === 'transport-error' ? 'transport-failure' : causeOf(status), status);
   }
 
@@ -265,13 +280,21 @@ export class CallManager {
     const sentTo = flow ? { ...tx.destination, ...(flow.flowId !== undefined ? { flowId: flow.flowId } : {}) } : tx.destination;
     call.b.dialog = Dialog.asUac(tx.request, res, sentTo, `<${this.deps.contactFor(call.from, tx.destination.transport)}>`);
     this.ack(call.b.dialog, call.b.dialog.localSeq);
-    const a = call.a;
-    a.dialog = Dialog.asUas(a.invite, a.tag, a.tx.source, `<${this.deps.contactFor(call.to, a.tx.source.transport)}>`);
-    this.byDialogCallId.set(a.dialog.callId, call);
     this.byDialogCallId.set(call.b.dialog.callId, call);
-    const ok = this.responseToCaller(call, 200, 'OK', [], res);
-    a.ok = new OkRetransmitter(this.deps.clock, this.deps.timers.t1, this.deps.timers.t2);
-    a.ok.start(a.tx, ok, isReliable(a.tx.source.transport), () => this.releaseCall(call, 'timeout', 'SIP;cause=408;text="no ACK"'));
+    const a = call.a;
+    if (a.tx && a.invite) {
+      a.dialog = Dialog.asUas(a.invite, a.tag, a.tx.source, `<${this.deps.contactFor(call.to, a.tx.source.transport)}>`);
+      const ok = this.responseToCaller(call, 200, 'OK', [], res);
+      a.ok = new OkRetransmitter(this.deps.clock, this.deps.timers.t1, this.deps.timers.t2);
+      a.ok.start(a.tx, ok, isReliable(a.tx.source.transport), () => this.releaseCall(call, 'timeout', 'SIP;cause=408;text="no ACK"'));
+    } else if (a.dialog) {
+      // MakeCall: `from` answered our offerless INVITE with an offer; its ACK carries the callee's answer.
+      const type = getHeaderValues(res, 'content-type')[0];
+      const ack = a.dialog.createRequest('ACK', { body: res.body, ...(type !== undefined ? { contentType: type } : {}) });
+      this.deps.transport.sendRequest(ack, a.dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
+      call.a.acked = true;
+    }
+    if (a.dialog) this.byDialogCallId.set(a.dialog.callId, call);
     call.state = 'established';
     call.answeredAt = this.deps.clock.now();
     this.emit('EventEstablished', call, calleeDn(call), call.from);
@@ -302,7 +325,7 @@ export class CallManager {
     this.sendCancel(tx, headers);
   }
 
-  private sendCancel(tx: ClientTransaction, headers: SipHeader[]): void {
+  sendCancel(tx: ClientTransaction, headers: SipHeader[]): void {
     if (!tx.active) return;
     const inv = tx.request;
     // §9.1: the CANCEL copies the INVITE's Request-URI, top Via (same branch), Route, From, To, Call-ID.
@@ -328,11 +351,30 @@ export class CallManager {
     this.send(cancel, tx.destination, () => undefined);
   }
 
+  /**
+   * MakeCall whose callee leg failed: `from` is still waiting for the ACK of its 2xx (there is
+   * no answer to give it), so ACK without a body and BYE at once; or CANCEL it while ringing.
+   */
+  hangUpOriginator(call: Call, reason: string): void {
+    const a = call.a;
+    const headers = [{ name: 'Reason', value: reason }];
+    if (a.dialog) {
+      if (!a.acked) {
+        this.deps.transport.sendRequest(a.dialog.createRequest('ACK'), a.dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
+        a.acked = true;
+      }
+      this.bye(call, 'a', headers);
+    } else if (a.outTx?.active) {
+      this.sendCancel(a.outTx, headers);
+    }
+  }
+
   /** Answers the caller's INVITE; 18x and 2xx carry the callee's body. */
   private answerCaller(call: Call, status: number, reason?: string, headers: SipHeader[] = [], from?: SipResponse): void {
-    if (call.a.tx.lastResponse && call.a.tx.lastResponse.status >= 200) return;
+    const tx = call.a.tx;
+    if (!tx || (tx.lastResponse && tx.lastResponse.status >= 200)) return;
     try {
-      call.a.tx.respond(this.responseToCaller(call, status, reason, headers, from));
+      tx.respond(this.responseToCaller(call, status, reason, headers, from));
     } catch (err) {
       this.deps.log.debug({ err, call: call.id, status }, 'caller transaction no longer takes this response');
     }
@@ -340,9 +382,11 @@ export class CallManager {
 
   private responseToCaller(call: Call, status: number, reason: string | undefined, headers: SipHeader[], from?: SipResponse): SipResponse {
     const extra: SipHeader[] = [...headers];
-    if (status > 100 && status < 300) extra.push({ name: 'Contact', value: `<${this.deps.contactFor(call.to, call.a.tx.source.transport)}>` });
+    const transport = call.a.tx?.source.transport ?? 'UDP';
+    if (status > 100 && status < 300) extra.push({ name: 'Contact', value: `<${this.deps.contactFor(call.to, transport)}>` });
     const type = from && getHeaderValues(from, 'content-type')[0];
     if (from && from.body.length > 0 && type !== undefined) extra.push({ name: 'Content-Type', value: type });
+    if (!call.a.invite) throw new SipServerError('CALL_NOT_INBOUND', 'only an inbound call has a caller INVITE to answer');
     return createResponse(call.a.invite, status, reason, { toTag: call.a.tag, headers: extra, ...(from && from.body.length > 0 ? { body: from.body } : {}) });
   }
 
@@ -351,7 +395,20 @@ export class CallManager {
   }
 }
 
-function userOf(uri: string): string | undefined {
+/** What the caller's INVITE offers the callee. */
+function offerOf(req: SipRequest): Call['offer'] {
+  const type = getHeaderValues(req, 'content-type')[0];
+  const display = parseNameAddr(getHeaderValues(req, 'from')[0] ?? '', 'From').displayName;
+  const mf = Number(getHeaderValues(req, 'max-forwards')[0] ?? '70');
+  return {
+    body: req.body,
+    ...(type !== undefined ? { contentType: type } : {}),
+    ...(display !== undefined ? { displayName: display } : {}),
+    maxForwards: Number.isFinite(mf) ? mf : 70,
+  };
+}
+
+export function userOf(uri: string): string | undefined {
   try {
     const u = parseUri(uri);
     if (isSipUri(u)) return u.user === undefined ? undefined : decodeURIComponent(u.user);

@@ -19,10 +19,17 @@ export type ReleaseCause =
   | 'cancelled'
   | 'administrative';
 
-/** The caller's leg: the server is its UAS. */
+/**
+ * The caller's leg. For a call that came in, the server is its UAS (`tx`, `invite`); for a
+ * MakeCall (third-party call control) the server called this party first, as its UAC
+ * (`outTx`), and `tx`/`invite` are absent.
+ */
 export interface CallerLeg {
-  tx: ServerTransaction;
-  invite: SipRequest;
+  tx?: ServerTransaction;
+  invite?: SipRequest;
+  outTx?: ClientTransaction;
+  /** MakeCall: the 2xx from `from` has been ACKed. */
+  acked?: boolean;
   tag: string;
   dialog?: Dialog;
   ok?: OkRetransmitter;
@@ -47,6 +54,8 @@ export interface CalleeLeg {
 /** One call: two legs joined by the server (SPEC §6). */
 export interface Call {
   id: string;
+  /** 'inbound': a caller's INVITE; 'make-call': POST /calls rang `from`, then `to` (RFC 3725). */
+  origin: 'inbound' | 'make-call';
   /** The caller's DN (or the user part of its From when it is not a DN). */
   from: string;
   /** The dialled number. */
@@ -58,6 +67,8 @@ export interface Call {
   cause?: ReleaseCause;
   a: CallerLeg;
   b: CalleeLeg;
+  /** The session offer sent to the callee: the caller's INVITE body, or (MakeCall) `from`'s 2xx body. */
+  offer: { body: Buffer; contentType?: string; displayName?: string; maxForwards: number };
   held: boolean;
   /** An in-dialog INVITE relayed and not yet answered, per leg: a second one gets 491. */
   pendingReinvite: { a: boolean; b: boolean };

@@ -1,0 +1,120 @@
+import { Dialog } from '../dialog/dialog.js';
+import { getHeaderValues, SIP_VERSION, type SipRequest, type SipResponse } from '../sip/message.js';
+import type { TransactionLayer } from '../transaction/transaction-layer.js';
+import type { ClientTransaction, FinalInfo } from '../transaction/types.js';
+import type { TransportName } from '../transport/types.js';
+import type { Clock } from '../util/clock.js';
+import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
+import type { Logger } from '../util/logger.js';
+import { causeOf, type Call } from './call.js';
+import type { CallManager } from './call-manager.js';
+import type { Router } from './routing.js';
+
+export interface MakeCallDeps {
+  calls: CallManager;
+  transactions: TransactionLayer;
+  router: Router;
+  clock: Clock;
+  log: Logger;
+  contactFor(user: string, transport: TransportName): string;
+}
+
+export type MakeCallResult = { ok: true; call: Call } | { ok: false; status: number; error: string };
+
+/**
+ * MakeCall (third-party call control, RFC 3725 flow I): the server rings `from` with an
+ * INVITE without SDP; when `from` answers (its 2xx carries the offer) the server calls `to`
+ * with that offer, and when `to` answers, ACKs `to` and sends `from` the ACK carrying `to`'s
+ * answer. If `to` fails, `from` gets its ACK and a BYE with a Reason. Events: EventRinging
+ * (from), EventDialing (from → to), then the usual EventRinging (to), EventEstablished,
+ * EventReleased.
+ */
+export class MakeCall {
+  /** Calls whose `from` already gave EventRinging (a 180 and a 183 make one event). */
+  private readonly ringingSent = new WeakSet<Call>();
+
+  constructor(private readonly deps: MakeCallDeps) {}
+
+  start(from: string, to: string): MakeCallResult {
+    const fromRoute = this.deps.router.route(from);
+    if (fromRoute.kind === 'reject') return { ok: false, status: fromRoute.status === 404 ? 404 : 409, error: `from: ${fromRoute.reason}` };
+    const origin = fromRoute.targets[0];
+    if (!origin || origin.type === 'trunk') return { ok: false, status: 400, error: `from: ${from} is not an extension` };
+    const toRoute = this.deps.router.route(to);
+    if (toRoute.kind === 'reject') return { ok: false, status: toRoute.status === 404 ? 404 : 409, error: `to: ${toRoute.reason}` };
+
+    const transport = origin.destination.transport;
+    const contact = this.deps.contactFor(to, transport);
+    const host = contact.replace(/^sips?:[^@]*@/, '').split(';')[0] ?? '';
+    const call: Call = {
+      id: randomToken(8),
+      origin: 'make-call',
+      from,
+      to,
+      state: 'ringing',
+      startedAt: this.deps.clock.now(),
+      a: { tag: newTag() },
+      b: { targets: [], index: 0, cancelled: false },
+      held: false,
+      pendingReinvite: { a: false, b: false },
+      offer: { body: Buffer.alloc(0), maxForwards: 70 },
+    };
+    const invite: SipRequest = {
+      kind: 'request',
+      method: 'INVITE',
+      uri: origin.requestUri,
+      version: SIP_VERSION,
+      headers: [
+        { name: 'Via', value: `SIP/2.0/${transport} placeholder;branch=${newBranch()}` },
+        { name: 'Max-Forwards', value: '70' },
+        { name: 'From', value: `<sip:${encodeURIComponent(to)}@${host}>;tag=${call.a.tag}` },
+        { name: 'To', value: `<${origin.requestUri}>` },
+        { name: 'Call-ID', value: newCallId(host) },
+        { name: 'CSeq', value: '1 INVITE' },
+        { name: 'Contact', value: `<${contact}>` },
+      ],
+      body: Buffer.alloc(0),
+    };
+    this.deps.calls.track(call);
+    try {
+      call.a.outTx = this.deps.transactions.sendRequest(invite, origin.destination, {
+        onProvisional: (res) => {
+          if (res.status > 100 && call.state === 'ringing' && !call.a.dialog) this.ringing(call);
+        },
+        onFinal: (res, info, tx) => this.originatorAnswered(call, res, info, tx, toRoute.targets, contact),
+      });
+    } catch (err) {
+      this.deps.log.error({ err }, 'MakeCall: could not send the INVITE to from');
+      this.deps.calls.release(call, 'rejected', 500);
+      return { ok: false, status: 500, error: 'could not call from' };
+    }
+    return { ok: true, call };
+  }
+
+  private ringing(call: Call): void {
+    if (this.ringingSent.has(call)) return;
+    this.ringingSent.add(call);
+    this.deps.calls.emit('EventRinging', call, call.from, call.to);
+  }
+
+  private originatorAnswered(call: Call, res: SipResponse, info: FinalInfo, tx: ClientTransaction, targets: Call['b']['targets'], contact: string): void {
+    if (res.status < 200 || res.status >= 300) {
+      if (call.state !== 'released') this.deps.calls.release(call, info.local === 'transport-error' ? 'transport-failure' : causeOf(res.status), res.status);
+      return;
+    }
+    const flow = tx.flow;
+    const sentTo = flow?.flowId !== undefined ? { ...tx.destination, flowId: flow.flowId } : tx.destination;
+    call.a.dialog = Dialog.asUac(tx.request, res, sentTo, `<${contact}>`);
+    this.deps.calls.track(call, call.a.dialog);
+    if (call.state === 'released') {
+      // Released while `from` was ringing and it answered anyway: ACK and BYE.
+      this.deps.calls.hangUpOriginator(call, 'SIP;cause=487;text="call released"');
+      return;
+    }
+    const type = getHeaderValues(res, 'content-type')[0];
+    call.offer = { body: res.body, ...(type !== undefined ? { contentType: type } : {}), maxForwards: 70 };
+    call.state = 'dialing';
+    this.deps.calls.emit('EventDialing', call, call.from, call.to);
+    this.deps.calls.connect(call, targets);
+  }
+}

@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventStream, getJson } from '../support/api-client.js';
+import { SipPeer } from '../support/sip-peer.js';
+import { startServer, type RunningServer } from '../support/server-process.js';
+
+const OFFER = 'v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n';
+const ANSWER = 'v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40002 RTP/AVP 0\r\n';
+
+async function post(base: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${base}/calls`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+/** Third-party call control over HTTP with the scripted peer as both phones (RFC 3725 flow I). */
+describe('MakeCall and ReleaseCall over HTTP', () => {
+  let server: RunningServer;
+  let events: EventStream;
+  let alice: SipPeer;
+  let bob: SipPeer;
+
+  beforeAll(async () => {
+    server = await startServer({ dns: { '1001': { type: 'extension', contact: '*' }, '1002': { type: 'extension', contact: '*' } } });
+    events = await EventStream.open(server.api);
+    alice = await SipPeer.start({ transport: 'UDP', user: '1001' });
+    bob = await SipPeer.start({ transport: 'TCP', user: '1002' });
+    await alice.register(server.port);
+    await bob.register(server.port);
+  });
+
+  afterAll(async () => {
+    events.close();
+    await alice.close();
+    await bob.close();
+    expect(await server.stop()).toBe(0);
+  });
+
+  it('rings from, then connects it to to: from gets the ACK with to\'s answer; DELETE sends BYE to both', async () => {
+    const made = await post(server.api, { from: '1001', to: '1002' });
+    expect(made.status).toBe(201);
+    const id = String(made.json.id);
+    expect(made.json).toMatchObject({ from: '1001', to: '1002', state: 'ringing' });
+
+    const atAlice = await alice.nextIncomingCall();
+    expect(atAlice.invite.body.length).toBe(0); // offerless INVITE: the phone makes the offer
+    atAlice.ring();
+    await events.next((e) => e.event === 'EventRinging' && e.callId === id && e.dn === '1001');
+    const aliceAck = atAlice.answer(OFFER);
+
+    const atBob = await bob.nextIncomingCall();
+    expect(atBob.invite.body.toString()).toBe(OFFER);
+    await events.next((e) => e.event === 'EventDialing' && e.callId === id && e.dn === '1001' && e.otherDn === '1002');
+    atBob.ring();
+    await events.next((e) => e.event === 'EventRinging' && e.callId === id && e.dn === '1002');
+    await atBob.answer(ANSWER);
+    expect((await aliceAck).body.toString()).toBe(ANSWER);
+    await events.next((e) => e.event === 'EventEstablished' && e.callId === id);
+    expect((await getJson<{ state: string }>(server.api, `/calls/${id}`)).body.state).toBe('established');
+
+    const released = await fetch(`${server.api}/calls/${id}`, { method: 'DELETE' });
+    expect(released.status).toBe(200);
+    await Promise.all([atAlice.byeReceived(), atBob.byeReceived()]);
+    const ev = await events.next((e) => e.event === 'EventReleased' && e.callId === id);
+    expect(ev.cause).toBe('administrative');
+  });
+
+  it('when to rejects, from gets its ACK and a BYE with a Reason; the call is released with the cause', async () => {
+    const made = await post(server.api, { from: '1001', to: '1002' });
+    const id = String(made.json.id);
+    const atAlice = await alice.nextIncomingCall();
+    const aliceAck = atAlice.answer(OFFER);
+    const atBob = await bob.nextIncomingCall();
+    await atBob.reject(486);
+    await aliceAck;
+    const bye = await atAlice.byeReceived();
+    expect(bye.request.headers.find((h) => h.name === 'Reason')?.value).toMatch(/cause=486/);
+    expect((await events.next((e) => e.event === 'EventReleased' && e.callId === id)).cause).toBe('busy');
+  });
+
+  it('refuses bad requests: 400 for a malformed body, 404 for an unknown DN, 409 for an unregistered one', async () => {
+    expect((await post(server.api, { from: '1001' })).status).toBe(400);
+    expect((await fetch(`${server.api}/calls`, { method: 'POST', body: 'not json' })).status).toBe(400);
+    expect(await post(server.api, { from: '7777', to: '1002' })).toMatchObject({ status: 404 });
+    await bob.register(server.port, { expires: 0 });
+    try {
+      expect(await post(server.api, { from: '1001', to: '1002' })).toMatchObject({ status: 409, json: { error: expect.stringMatching(/^to: DN 1002/) as unknown } });
+    } finally {
+      await bob.register(server.port);
+    }
+  });
+});
