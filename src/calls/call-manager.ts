@@ -2,10 +2,10 @@ import { Dialog } from '../dialog/dialog.js';
 import { OkRetransmitter } from '../dialog/ok-retransmitter.js';
 import type { Directory } from '../directory/directory.js';
 import type { CallRecordStore } from '../registrar/store.js';
-import { canonicalHeaderName, getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
+import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { parseNameAddr } from '../sip/name-addr.js';
 import { createResponse } from '../sip/response.js';
-import { isSipUri, parseUri } from '../sip/uri.js';
+import { buildCancel } from '../transaction/build-cancel.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { ClientTransaction, FinalInfo, ServerTransaction } from '../transaction/types.js';
 import { isReliable, type SipTransport, type TransportName } from '../transport/types.js';
@@ -17,6 +17,7 @@ import { TypedEvents } from '../util/typed-events.js';
 import { calleeDn, causeOf, type Call, type ReleaseCause } from './call.js';
 import type { CallEvent, CallEvents } from './call-events.js';
 import type { Router } from './routing.js';
+import { fromUri, hostOf, offerOf, userOf } from './sip-parties.js';
 
 export interface CallManagerDeps {
   transactions: TransactionLayer;
@@ -325,30 +326,11 @@ export class CallManager {
     this.sendCancel(tx, headers);
   }
 
+  /** Sends the CANCEL of a pending INVITE client transaction (§9.1), with extra headers (Reason). */
   sendCancel(tx: ClientTransaction, headers: SipHeader[]): void {
     if (!tx.active) return;
-    const inv = tx.request;
-    // §9.1: the CANCEL copies the INVITE's Request-URI, top Via (same branch), Route, From, To, Call-ID.
-    const keep = (name: string): SipHeader[] => inv.headers.filter((h) => canonicalHeaderName(h.name) === name);
-    const cancel: SipRequest = {
-      kind: 'request',
-      method: 'CANCEL',
-      uri: inv.uri,
-      version: SIP_VERSION,
-      headers: [
-        ...keep('via').slice(0, 1),
-        ...keep('max-forwards'),
-        ...keep('route'),
-        ...keep('from'),
-        ...keep('to'),
-        ...keep('call-id'),
-        { name: 'CSeq', value: `${(getHeaderValues(inv, 'cseq')[0] ?? '1').split(/\s+/)[0] ?? '1'} CANCEL` },
-        ...headers,
-      ],
-      body: Buffer.alloc(0),
-    };
     tx.noteCancelSent();
-    this.send(cancel, tx.destination, () => undefined);
+    this.send(buildCancel(tx.request, headers), tx.destination, () => undefined);
   }
 
   /**
@@ -393,38 +375,4 @@ export class CallManager {
   private event(call: Call, dn: string, otherDn: string): CallEvent {
     return { callId: call.id, dn, otherDn, from: call.from, to: call.to, time: this.deps.clock.now() };
   }
-}
-
-/** What the caller's INVITE offers the callee. */
-function offerOf(req: SipRequest): Call['offer'] {
-  const type = getHeaderValues(req, 'content-type')[0];
-  const display = parseNameAddr(getHeaderValues(req, 'from')[0] ?? '', 'From').displayName;
-  const mf = Number(getHeaderValues(req, 'max-forwards')[0] ?? '70');
-  return {
-    body: req.body,
-    ...(type !== undefined ? { contentType: type } : {}),
-    ...(display !== undefined ? { displayName: display } : {}),
-    maxForwards: Number.isFinite(mf) ? mf : 70,
-  };
-}
-
-export function userOf(uri: string): string | undefined {
-  try {
-    const u = parseUri(uri);
-    if (isSipUri(u)) return u.user === undefined ? undefined : decodeURIComponent(u.user);
-    if (u.kind === 'tel') return u.number;
-  } catch {
-    return undefined;
-  }
-  return undefined;
-}
-
-function fromUri(user: string, contact: string): string {
-  return `sip:${encodeURIComponent(user)}@${hostOf(contact)}`;
-}
-
-/** "host:port" of a sip: URI. */
-function hostOf(uri: string): string {
-  const u = parseUri(uri);
-  return isSipUri(u) ? `${u.host}${u.port !== undefined ? `:${u.port}` : ''}` : 'invalid';
 }

@@ -88,9 +88,7 @@ export class InviteClientTransaction extends ClientTransactionBase<InviteClientS
     switch (this.state) {
       case 'Calling':
       case 'Proceeding':
-        this.stopTimer('A');
-        this.stopTimer('B');
-        this.stopTimer('Cancel');
+        this.stopSetupTimers();
         this.transition('Accepted');
         this.deliverFinal(res, { local: false, source });
         if (this.inState('Accepted')) {
@@ -106,6 +104,13 @@ export class InviteClientTransaction extends ClientTransactionBase<InviteClientS
     }
   }
 
+  /** A final response ends the INVITE's retransmissions (A), timer B and the CANCEL bound. */
+  private stopSetupTimers(): void {
+    this.stopTimer('A');
+    this.stopTimer('B');
+    this.stopTimer('Cancel');
+  }
+
   private passAdditional2xx(res: SipResponse, source: Source): void {
     if (this.user.onAdditional2xx) this.callUser('onAdditional2xx', () => this.user.onAdditional2xx?.(res, source, this));
     else this.ctx.log.warn({ tx: this.id, status: res.status }, 'further 2xx dropped: the user has no onAdditional2xx');
@@ -115,9 +120,7 @@ export class InviteClientTransaction extends ClientTransactionBase<InviteClientS
     switch (this.state) {
       case 'Calling':
       case 'Proceeding':
-        this.stopTimer('A');
-        this.stopTimer('B');
-        this.stopTimer('Cancel');
+        this.stopSetupTimers();
         this.transition('Completed');
         this.sendAck(res);
         this.deliverFinal(res, { local: false, source });

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { optionsRequest, RawPeer } from '../support/raw-peer.js';
+import { rfc4475, rfc4475Bytes, type Rfc4475Entry } from '../support/rfc4475.js';
 import { startServer, type RunningServer } from '../support/server-process.js';
 
 /**
@@ -9,24 +8,14 @@ import { startServer, type RunningServer } from '../support/server-process.js';
  * error response (400 with a reason naming the fault, or 505) back where they came from;
  * what cannot be answered (responses) is dropped; the server answers OPTIONS afterwards.
  */
-interface Entry {
-  name: string;
-  expect: 'valid' | 'invalid' | 'semantic';
-  reason?: string;
-  status?: number;
-  action?: 'discard';
-  datagramOnly?: boolean;
-  streamError?: string;
-}
+type Entry = Rfc4475Entry;
 
-const DIR = resolve(import.meta.dirname, '../fixtures/rfc4475');
-const manifest = JSON.parse(readFileSync(resolve(DIR, 'manifest.json'), 'utf8')) as { messages: Entry[] };
-const bytes = (name: string): Buffer => readFileSync(resolve(DIR, `${name}.sip`));
-const invalid = manifest.messages.filter((m) => m.expect === 'invalid');
+const bytes = rfc4475Bytes;
+const invalid = rfc4475.filter((m) => m.expect === 'invalid');
 const answerable = invalid.filter((m) => m.status !== undefined);
 const discarded = invalid.filter((m) => m.action === 'discard');
-/** Semantic checks the UAS core makes today; unksm2 (REGISTER To scheme) is the registrar's. */
-const semantic = manifest.messages.filter((m) => m.expect === 'semantic' && m.name !== 'unksm2');
+/** Well-formed requests the UAS core or the registrar (unksm2) must refuse with a given status. */
+const semantic = rfc4475.filter((m) => m.expect === 'semantic');
 
 /** Reasons the stream framer gives before the parser sees the message. */
 function streamReason(m: Entry): string | undefined {
@@ -46,7 +35,7 @@ describe('RFC 4475 torture messages against the running server', () => {
   });
 
   it('has fixtures for every class', () => {
-    expect(manifest.messages.length).toBeGreaterThanOrEqual(49);
+    expect(rfc4475.length).toBeGreaterThanOrEqual(49);
     expect(answerable.length).toBeGreaterThanOrEqual(15);
     expect(discarded.length).toBeGreaterThanOrEqual(2);
   });

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SipParseError } from '../../../src/util/errors.js';
 import { StreamFramer } from '../../../src/sip/framer.js';
@@ -7,34 +7,23 @@ import { parseNameAddr } from '../../../src/sip/name-addr.js';
 import { parseMessage } from '../../../src/sip/parser.js';
 import { parseUri } from '../../../src/sip/uri.js';
 import { parseVia } from '../../../src/sip/via.js';
+import { RFC4475_DIR, rfc4475, rfc4475Bytes, type Rfc4475Entry } from '../../support/rfc4475.js';
 
-interface Entry {
-  name: string;
-  section: string;
-  title: string;
-  expect: 'valid' | 'invalid' | 'semantic';
-  reason?: string;
-  status?: number;
-  action?: 'discard';
-  datagramOnly?: boolean;
-  streamError?: string;
-}
+type Entry = Rfc4475Entry;
 
-const DIR = new URL('../../fixtures/rfc4475/', import.meta.url);
-const manifest = JSON.parse(readFileSync(new URL('manifest.json', DIR), 'utf8')) as { messages: Entry[] };
-const bytes = (name: string): Buffer => readFileSync(new URL(`${name}.sip`, DIR));
+const bytes = rfc4475Bytes;
 const parse = (name: string): SipMessage => parseMessage(bytes(name));
 
-const byExpect = (e: Entry['expect']): Entry[] => manifest.messages.filter((m) => m.expect === e);
+const byExpect = (e: Entry['expect']): Entry[] => rfc4475.filter((m) => m.expect === e);
 
 describe('RFC 4475 manifest', () => {
   it('lists all 49 messages of sections 3.1 to 3.4, each with its .sip file', () => {
-    const files = readdirSync(DIR)
+    const files = readdirSync(RFC4475_DIR)
       .filter((f) => f.endsWith('.sip'))
       .map((f) => f.slice(0, -4))
       .sort();
-    expect(manifest.messages).toHaveLength(49);
-    expect(manifest.messages.map((m) => m.name).sort()).toEqual(files);
+    expect(rfc4475).toHaveLength(49);
+    expect(rfc4475.map((m) => m.name).sort()).toEqual(files);
     expect(byExpect('valid').length + byExpect('invalid').length + byExpect('semantic').length).toBe(49);
   });
 
@@ -65,7 +54,7 @@ describe('RFC 4475 messages through parseMessage', () => {
 });
 
 describe('RFC 4475 messages on a stream', () => {
-  const framed = manifest.messages.filter((m) => !m.datagramOnly && !m.streamError);
+  const framed = rfc4475.filter((m) => !m.datagramOnly && !m.streamError);
 
   it('frames every message that does not depend on datagram framing, all in one stream', () => {
     const stream = Buffer.concat(framed.map((m) => bytes(m.name)));
@@ -77,7 +66,7 @@ describe('RFC 4475 messages on a stream', () => {
     });
   });
 
-  it.each(manifest.messages.filter((m) => m.streamError).map((m) => [m.name, m] as const))('%s makes the stream unframeable', (name, entry) => {
+  it.each(rfc4475.filter((m) => m.streamError).map((m) => [m.name, m] as const))('%s makes the stream unframeable', (name, entry) => {
     const events = new StreamFramer(65535).push(bytes(name));
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ type: 'error', reason: entry.streamError });
