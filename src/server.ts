@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ApiServer } from './api/api-server.js';
 import { CallManager } from './calls/call-manager.js';
+import { CallControl } from './calls/call-control.js';
 import { InDialogRelay } from './calls/in-dialog-relay.js';
 import { MakeCall } from './calls/make-call.js';
 import { Router } from './calls/routing.js';
@@ -129,7 +130,14 @@ export class SipServer {
       log: this.log.child({ layer: 'calls' }),
       contactFor: (user, transport) => this.contactFor(user, transport),
     });
-    const relay = new InDialogRelay(this.calls, this.clock, timers, this.log.child({ layer: 'calls' }));
+    const control = new CallControl({
+      calls: this.calls,
+      router,
+      clock: this.clock,
+      log: this.log.child({ layer: 'calls' }),
+      contactFor: (user, transport) => this.contactFor(user, transport),
+    });
+    const relay = new InDialogRelay(this.calls, control, this.clock, timers, this.log.child({ layer: 'calls' }));
     this.ua.handle('INVITE', (tx, req) => this.calls.onInvite(tx, req));
     this.ua.handleInDialog((tx, req) => relay.onRequest(tx, req));
 
@@ -148,6 +156,7 @@ export class SipServer {
             metrics: this.metrics,
             calls: this.calls,
             makeCall,
+            control,
             options: { address: t['http-address'], port: t['http-port'], ...(t['http-token'] ? { token: t['http-token'] } : {}) },
           })
         : undefined;

@@ -1,5 +1,5 @@
 import type { Directory } from '../directory/directory.js';
-import type { CallsView, MakeCallView } from './call-routes.js';
+import type { CallControlView, CallsView, MakeCallView } from './call-routes.js';
 import type { Binding } from '../registrar/binding.js';
 import type { RegistrarEvents } from '../registrar/registrar-events.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
@@ -65,6 +65,8 @@ export interface ApiContext {
   calls?: CallsView;
   /** MakeCall (POST /calls); without it that route is absent. */
   makeCall?: MakeCallView;
+  /** HoldCall, RetrieveCall, SingleStepTransfer (POST /calls/{id}/hold|retrieve|transfer). */
+  control?: CallControlView;
   /** Keep-alive settings of a connection; without it every connection shows `{ enabled: false }`. */
   keepAliveOf?: (conn: Connection) => KeepAliveInfo;
   options: ApiOptions;

@@ -41,7 +41,7 @@ export class ApiServer {
     this.auth = new BearerAuth(ctx.options.token);
     this.events = new EventHub<WebSocket>(ctx.clock, ctx.log, ctx.options.maxEventBacklogBytes ?? DEFAULT_MAX_BACKLOG_BYTES);
     addRoutes(this.router, ctx);
-    if (ctx.calls) addCallRoutes(this.router, ctx.calls, ctx.makeCall);
+    if (ctx.calls) addCallRoutes(this.router, ctx.calls, ctx.makeCall, ctx.control);
     this.wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: 4096 });
     this.server = createServer((req, res) => this.onRequest(req, res));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));

@@ -1,6 +1,7 @@
 import { calleeDn, type Call } from '../calls/call.js';
 import type { CallManager } from '../calls/call-manager.js';
 import type { IncomingMessage } from 'node:http';
+import type { CallControl, ControlResult } from '../calls/call-control.js';
 import type { MakeCall } from '../calls/make-call.js';
 import { HttpError } from './http-error.js';
 import type { Router } from './router.js';
@@ -57,17 +58,32 @@ export function callView(call: Call): CallView {
 /** MakeCall as the API uses it. */
 export type MakeCallView = Pick<MakeCall, 'start'>;
 
+/** HoldCall, RetrieveCall and SingleStepTransfer as the API uses them. */
+export type CallControlView = Pick<CallControl, 'hold' | 'retrieve' | 'transfer'>;
+
+const DN = /^[A-Za-z0-9._+-]{1,64}$/;
+const NUMBER = /^[A-Za-z0-9._+*#-]{1,64}$/;
+
+/** An optional string field of a request body that must match `pattern`. */
+function field(body: Record<string, unknown>, name: string, pattern: RegExp): string | undefined {
+  const value = body[name];
+  if (value === undefined) return undefined;
+  const text = typeof value === 'string' || typeof value === 'number' ? String(value) : '';
+  if (!pattern.test(text)) throw new HttpError(400, `"${name}" must be a number or DN`);
+  return text;
+}
+
 /**
  * POST /calls (MakeCall), GET /calls, GET /calls/{id}, DELETE /calls/{id} (ReleaseCall,
  * cause "administrative").
  */
-export function addCallRoutes(router: Router, calls: CallsView, makeCall?: MakeCallView): void {
+export function addCallRoutes(router: Router, calls: CallsView, makeCall?: MakeCallView, control?: CallControlView): void {
   if (makeCall) {
     router.add('POST', '/calls', async ({ req }) => {
       const body = await readJson(req);
       const from = typeof body.from === 'string' || typeof body.from === 'number' ? String(body.from) : '';
       const to = typeof body.to === 'string' || typeof body.to === 'number' ? String(body.to) : '';
-      if (!/^[A-Za-z0-9._+-]{1,64}$/.test(from) || !/^[A-Za-z0-9._+*#-]{1,64}$/.test(to)) {
+      if (!DN.test(from) || !NUMBER.test(to)) {
         throw new HttpError(400, 'expected {"from": "<DN>", "to": "<number>"}');
       }
       const result = makeCall.start(from, to);
@@ -88,10 +104,34 @@ export function addCallRoutes(router: Router, calls: CallsView, makeCall?: MakeC
       calls.releaseCall(call, 'administrative', 'SIP;cause=200;text="released by the control API"');
       return { status: 200, json: { id: call.id, state: call.state, cause: call.cause ?? null } };
     });
+  if (!control) return;
+  const answer = (result: ControlResult): { status: number; json: unknown } => {
+    if (!result.ok) throw new HttpError(result.status, result.error);
+    return { status: result.status, json: result.json };
+  };
+  router
+    .add('POST', '/calls/{id}/hold', async ({ req, params }) => {
+      const call = find(params.id);
+      return answer(await control.hold(call, field(await readJson(req, true), 'dn', DN)));
+    })
+    .add('POST', '/calls/{id}/retrieve', async ({ req, params }) => {
+      const call = find(params.id);
+      return answer(await control.retrieve(call, field(await readJson(req, true), 'dn', DN)));
+    })
+    .add('POST', '/calls/{id}/transfer', async ({ req, params }) => {
+      const call = find(params.id);
+      const body = await readJson(req);
+      const to = field(body, 'to', NUMBER);
+      if (to === undefined) throw new HttpError(400, 'expected {"to": "<number>"} (and optionally "dn": the transferring party)');
+      return answer(await control.transfer(call, to, field(body, 'dn', DN)));
+    });
 }
 
-/** A JSON object request body of at most 64 KiB; anything else is a 400 (413 when too big). */
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+/**
+ * A JSON object request body of at most 64 KiB; anything else is a 400 (413 when too big).
+ * With `optional`, an empty body reads as {}.
+ */
+async function readJson(req: IncomingMessage, optional = false): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -99,6 +139,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
     if (size > 65_536) throw new HttpError(413, 'request body too large');
     chunks.push(chunk);
   }
+  if (optional && size === 0) return {};
   let value: unknown;
   try {
     value = JSON.parse(Buffer.concat(chunks).toString('utf8'));

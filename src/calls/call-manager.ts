@@ -14,10 +14,11 @@ import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { SipServerError } from '../util/errors.js';
 import { TypedEvents } from '../util/typed-events.js';
-import { calleeDn, causeOf, type Call, type ReleaseCause } from './call.js';
+import { calleeDn, causeOf, type Call, type LegName, type ReleaseCause } from './call.js';
 import type { CallEvent, CallEvents } from './call-events.js';
 import type { Router } from './routing.js';
-import { fromUri, hostOf, offerOf, userOf } from './sip-parties.js';
+import { continueSession } from './sdp.js';
+import { allowsRefer, fromUri, hostOf, offerOf, userOf } from './sip-parties.js';
 
 export interface CallManagerDeps {
   transactions: TransactionLayer;
@@ -91,8 +92,9 @@ export class CallManager {
       to: number ?? '',
       state: 'dialing',
       startedAt: this.deps.clock.now(),
-      a: { tx, invite: req, tag: newTag() },
+      a: { tx, invite: req, tag: newTag(), allowsRefer: allowsRefer(req) },
       b: { targets: [], index: 0, cancelled: false },
+      sdpTo: {},
       held: false,
       pendingReinvite: { a: false, b: false },
       offer: offerOf(req),
@@ -136,9 +138,17 @@ export class CallManager {
     } else {
       this.answerCaller(call, 487, undefined, header);
       this.cancelCallee(call, header);
-      if (call.origin === 'make-call') this.hangUpOriginator(call, reason ?? 'SIP;cause=487;text="released"');
+      if (call.origin !== 'inbound') this.hangUpOriginator(call, reason ?? 'SIP;cause=487;text="released"');
     }
     this.release(call, cause);
+  }
+
+  /** The caller leg hung up before the callee answered (MakeCall: `from`'s BYE): CANCEL the callee. */
+  abandon(call: Call): void {
+    if (call.state === 'released' || call.state === 'established') return;
+    this.ackOriginator(call);
+    this.cancelCallee(call, [{ name: 'Reason', value: 'SIP;cause=487;text="caller hung up"' }]);
+    this.release(call, 'cancelled');
   }
 
   /** Sends BYE on one leg of an established call (the other side's BYE is answered by the relay). */
@@ -154,6 +164,7 @@ export class CallManager {
     if (call.state === 'released') return;
     call.a.ok?.stop();
     call.b.ok?.stop();
+    call.transfer?.timer.cancel();
     call.state = 'released';
     call.cause = cause;
     call.endedAt = this.deps.clock.now();
@@ -272,7 +283,7 @@ export class CallManager {
     const status = info.local === 'timeout' ? 408 : res.status;
     const reason = localFailure ? [{ name: 'Reason', value: `SIP;cause=${status};text="${info.local === 'timeout' ? 'no response' : 'transport failure'}"` }] : [];
     this.answerCaller(call, status, localFailure ? undefined : res.reason, reason);
-    if (call.origin === 'make-call') this.hangUpOriginator(call, `SIP;cause=${status};text="called party did not answer"`);
+    if (call.origin !== 'inbound') this.hangUpOriginator(call, `SIP;cause=${status};text="called party did not answer"`);
     this.release(call, info.local === 'transport-error' ? 'transport-failure' : causeOf(status), status);
   }
 
@@ -280,25 +291,62 @@ export class CallManager {
     const flow = tx.flow;
     const sentTo = flow ? { ...tx.destination, ...(flow.flowId !== undefined ? { flowId: flow.flowId } : {}) } : tx.destination;
     call.b.dialog = Dialog.asUac(tx.request, res, sentTo, `<${this.deps.contactFor(call.from, tx.destination.transport)}>`);
+    call.b.allowsRefer = allowsRefer(res);
     this.ack(call.b.dialog, call.b.dialog.localSeq);
     this.byDialogCallId.set(call.b.dialog.callId, call);
+    if (call.offer.body.length > 0) call.sdpTo.b = call.offer.body;
     const a = call.a;
+    const type = getHeaderValues(res, 'content-type')[0];
     if (a.tx && a.invite) {
       a.dialog = Dialog.asUas(a.invite, a.tag, a.tx.source, `<${this.deps.contactFor(call.to, a.tx.source.transport)}>`);
       const ok = this.responseToCaller(call, 200, 'OK', [], res);
       a.ok = new OkRetransmitter(this.deps.clock, this.deps.timers.t1, this.deps.timers.t2);
       a.ok.start(a.tx, ok, isReliable(a.tx.source.transport), () => this.releaseCall(call, 'timeout', 'SIP;cause=408;text="no ACK"'));
-    } else if (a.dialog) {
+      if (res.body.length > 0) call.sdpTo.a = res.body;
+    } else if (a.dialog && call.origin === 'make-call') {
       // MakeCall: `from` answered our offerless INVITE with an offer; its ACK carries the callee's answer.
-      const type = getHeaderValues(res, 'content-type')[0];
       const ack = a.dialog.createRequest('ACK', { body: res.body, ...(type !== undefined ? { contentType: type } : {}) });
       this.deps.transport.sendRequest(ack, a.dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
       call.a.acked = true;
+      if (res.body.length > 0) call.sdpTo.a = res.body;
+    } else if (a.dialog && res.body.length > 0) {
+      // Transfer by re-INVITE: the transferee's session now goes on with the new callee.
+      const offer = continueSession(call.sdpTo.a, res.body);
+      void this.reinvite(call, 'a', offer).then((answer) => {
+        if (answer.status >= 300 && call.state !== 'released') this.releaseCall(call, 'rejected', `SIP;cause=${answer.status};text="transferee refused the new session"`);
+      });
     }
     if (a.dialog) this.byDialogCallId.set(a.dialog.callId, call);
     call.state = 'established';
     call.answeredAt = this.deps.clock.now();
     this.emit('EventEstablished', call, calleeDn(call), call.from);
+  }
+
+  /**
+   * A re-INVITE from the server itself (HoldCall, RetrieveCall, transfer) to one leg with
+   * `sdp` as the offer; a 2xx is ACKed and `sdp` becomes what that party was last sent.
+   * Resolves with the final response (a local 408/503 when there was none).
+   */
+  reinvite(call: Call, leg: LegName, sdp: Buffer): Promise<SipResponse> {
+    const dialog = call[leg].dialog;
+    if (!dialog) return Promise.reject(new SipServerError('NO_DIALOG', `leg ${leg} of call ${call.id} has no dialog`));
+    call.pendingReinvite[leg === 'a' ? 'b' : 'a'] = true;
+    return new Promise((resolve) => {
+      const req = dialog.createRequest('INVITE', { body: sdp, contentType: 'application/sdp' });
+      const seq = dialog.localSeq;
+      const tx = this.send(req, dialog.destination, (res) => {
+        call.pendingReinvite[leg === 'a' ? 'b' : 'a'] = false;
+        if (res.status >= 200 && res.status < 300) {
+          this.ack(dialog, seq);
+          call.sdpTo[leg] = sdp;
+        }
+        resolve(res);
+      });
+      if (!tx) {
+        call.pendingReinvite[leg === 'a' ? 'b' : 'a'] = false;
+        resolve(createResponse(req, 503, 'Not Sent'));
+      }
+    });
   }
 
   /** The ACK for a 2xx to the INVITE with CSeq `cseq` on `dialog` (not a transaction: straight to the transport). */
@@ -341,14 +389,19 @@ export class CallManager {
     const a = call.a;
     const headers = [{ name: 'Reason', value: reason }];
     if (a.dialog) {
-      if (!a.acked) {
-        this.deps.transport.sendRequest(a.dialog.createRequest('ACK'), a.dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
-        a.acked = true;
-      }
+      this.ackOriginator(call);
       this.bye(call, 'a', headers);
     } else if (a.outTx?.active) {
       this.sendCancel(a.outTx, headers);
     }
+  }
+
+  /** MakeCall: ACKs `from`'s 2xx, without the answer nobody gave, so it stops retransmitting. */
+  private ackOriginator(call: Call): void {
+    const a = call.a;
+    if (!a.dialog || a.acked) return;
+    a.acked = true;
+    this.deps.transport.sendRequest(a.dialog.createRequest('ACK'), a.dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
   }
 
   /** Answers the caller's INVITE; 18x and 2xx carry the callee's body. */

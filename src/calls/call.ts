@@ -2,6 +2,7 @@ import type { Dialog } from '../dialog/dialog.js';
 import type { OkRetransmitter } from '../dialog/ok-retransmitter.js';
 import type { SipHeader, SipRequest } from '../sip/message.js';
 import type { ClientTransaction, ServerTransaction } from '../transaction/types.js';
+import type { TimerHandle } from '../util/clock.js';
 import type { RouteTarget } from './routing.js';
 
 export type CallState = 'dialing' | 'ringing' | 'established' | 'released';
@@ -33,6 +34,8 @@ export interface CallerLeg {
   tag: string;
   dialog?: Dialog;
   ok?: OkRetransmitter;
+  /** The party's Allow header names REFER (SingleStepTransfer then uses REFER). */
+  allowsRefer?: boolean;
 }
 
 /** The callee's leg: the server is its UAC; `targets` are tried in order (trunk failover). */
@@ -49,13 +52,28 @@ export interface CalleeLeg {
    * arrived (§9.1); the first one releases it. Holds the CANCEL's extra headers (Reason).
    */
   cancelOnProvisional?: SipHeader[];
+  allowsRefer?: boolean;
+}
+
+export type LegName = 'a' | 'b';
+
+/** A REFER based SingleStepTransfer in progress: the transferee was REFERred to `to`. */
+export interface PendingTransfer {
+  to: string;
+  transferee: LegName;
+  /** Ends the old dialog if the transferee neither reports the outcome nor hangs up. */
+  timer: TimerHandle;
 }
 
 /** One call: two legs joined by the server (SPEC §6). */
 export interface Call {
   id: string;
-  /** 'inbound': a caller's INVITE; 'make-call': POST /calls rang `from`, then `to` (RFC 3725). */
-  origin: 'inbound' | 'make-call';
+  /**
+   * 'inbound': a caller's INVITE; 'make-call': POST /calls rang `from`, then `to` (RFC 3725);
+   * 'transfer': a re-INVITE based SingleStepTransfer joined the transferee (leg a, in the dialog
+   * it already had with the server) to a new callee.
+   */
+  origin: 'inbound' | 'make-call' | 'transfer';
   /** The caller's DN (or the user part of its From when it is not a DN). */
   from: string;
   /** The dialled number. */
@@ -69,9 +87,27 @@ export interface Call {
   b: CalleeLeg;
   /** The session offer sent to the callee: the caller's INVITE body, or (MakeCall) `from`'s 2xx body. */
   offer: { body: Buffer; contentType?: string; displayName?: string; maxForwards: number };
+  /** The last session description the server sent each party (for HoldCall/RetrieveCall/transfer). */
+  sdpTo: { a?: Buffer; b?: Buffer };
   held: boolean;
+  /** Who put the call on hold: a party's own re-INVITE, or HoldCall on the API for that leg. */
+  heldBy?: { leg: LegName; by: 'party' | 'api' };
+  transfer?: PendingTransfer;
   /** An in-dialog INVITE relayed and not yet answered, per leg: a second one gets 491. */
   pendingReinvite: { a: boolean; b: boolean };
+}
+
+/**
+ * The leg of the party the control API acts for when no DN is named: the callee of a call
+ * that came in (an agent answering a customer) and `from` of a MakeCall (the agent dialled).
+ */
+export function controllingLeg(call: Call): LegName {
+  return call.origin === 'make-call' ? 'a' : 'b';
+}
+
+/** The DN on one leg. */
+export function dnOf(call: Call, leg: LegName): string {
+  return leg === 'a' ? call.from : calleeDn(call);
 }
 
 /** The callee DN the call reached or is trying now. */

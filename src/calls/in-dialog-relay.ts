@@ -6,7 +6,9 @@ import { isReliable } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { newTag } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
-import { calleeDn, type Call } from './call.js';
+import { dnOf, type Call } from './call.js';
+import type { CallControl } from './call-control.js';
+import { isHoldSdp } from './sdp.js';
 import type { CallManager } from './call-manager.js';
 
 /**
@@ -19,6 +21,7 @@ import type { CallManager } from './call-manager.js';
 export class InDialogRelay {
   constructor(
     private readonly calls: CallManager,
+    private readonly control: Pick<CallControl, 'onTransferDialogRequest'>,
     private readonly clock: Clock,
     private readonly timers: { t1: number; t2: number },
     private readonly log: Logger,
@@ -33,9 +36,19 @@ export class InDialogRelay {
       return;
     }
     const { call, leg } = found;
+    if (call.transfer) {
+      this.control.onTransferDialogRequest(call, leg, tx, req);
+      return;
+    }
     const dialog = call[leg].dialog;
     const other = leg === 'a' ? 'b' : 'a';
     const target = call[other].dialog;
+    if (dialog && !target && req.method === 'BYE' && dialog.acceptRemote(req)) {
+      // MakeCall: `from` hangs up while `to` still rings; `to` gets CANCEL.
+      reply(200, 'OK', { toTag: dialog.localTag });
+      this.calls.abandon(call);
+      return;
+    }
     if (!dialog || !target) {
       reply(481);
       return;
@@ -62,9 +75,15 @@ export class InDialogRelay {
     const contentType = getHeaderValues(req, 'content-type')[0];
     const out = target.createRequest(req.method, { body: req.body, ...(contentType !== undefined ? { contentType } : {}) });
     const outSeq = target.localSeq;
+    const offer = (isInvite || req.method === 'UPDATE') && req.body.length > 0;
     this.calls.send(out, target.destination, (res) => {
       if (isInvite) call.pendingReinvite[leg] = false;
-      if (isInvite && res.status >= 200 && res.status < 300) {
+      const accepted = res.status >= 200 && res.status < 300;
+      if (offer && accepted) {
+        call.sdpTo[other] = req.body;
+        if (res.body.length > 0) call.sdpTo[leg] = res.body;
+      }
+      if (isInvite && accepted) {
         this.calls.ack(target, outSeq);
         this.noteHold(call, leg, req.body);
       }
@@ -87,15 +106,16 @@ export class InDialogRelay {
 
   private noteHold(call: Call, leg: 'a' | 'b', sdp: Buffer): void {
     if (sdp.length === 0) return;
-    const text = sdp.toString('latin1');
-    const hold = /^a=(sendonly|inactive)\s*$/m.test(text) || /^c=IN IP4 0\.0\.0\.0\s*$/m.test(text);
-    const dn = leg === 'a' ? call.from : calleeDn(call);
-    const otherDn = leg === 'a' ? calleeDn(call) : call.from;
+    const hold = isHoldSdp(sdp);
+    const dn = dnOf(call, leg);
+    const otherDn = dnOf(call, leg === 'a' ? 'b' : 'a');
     if (hold && !call.held) {
       call.held = true;
+      call.heldBy = { leg, by: 'party' };
       this.calls.emit('EventHeld', call, dn, otherDn);
-    } else if (!hold && call.held) {
+    } else if (!hold && call.held && call.heldBy?.by !== 'api') {
       call.held = false;
+      call.heldBy = undefined;
       this.calls.emit('EventRetrieved', call, dn, otherDn);
     }
   }

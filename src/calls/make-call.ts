@@ -7,6 +7,7 @@ import type { Clock } from '../util/clock.js';
 import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { causeOf, type Call } from './call.js';
+import { allowsRefer } from './sip-parties.js';
 import type { CallManager } from './call-manager.js';
 import type { Router } from './routing.js';
 
@@ -55,6 +56,7 @@ export class MakeCall {
       startedAt: this.deps.clock.now(),
       a: { tag: newTag() },
       b: { targets: [], index: 0, cancelled: false },
+      sdpTo: {},
       held: false,
       pendingReinvite: { a: false, b: false },
       offer: { body: Buffer.alloc(0), maxForwards: 70 },
@@ -105,6 +107,7 @@ export class MakeCall {
     const flow = tx.flow;
     const sentTo = flow?.flowId !== undefined ? { ...tx.destination, flowId: flow.flowId } : tx.destination;
     call.a.dialog = Dialog.asUac(tx.request, res, sentTo, `<${contact}>`);
+    call.a.allowsRefer = allowsRefer(res);
     this.deps.calls.track(call, call.a.dialog);
     if (call.state === 'released') {
       // Released while `from` was ringing and it answered anyway: ACK and BYE.

@@ -1,4 +1,4 @@
-import { getHeaderValues, type SipRequest } from '../sip/message.js';
+import { getHeaderValues, type SipMessage, type SipRequest } from '../sip/message.js';
 import { parseNameAddr } from '../sip/name-addr.js';
 import { isSipUri, parseUri } from '../sip/uri.js';
 import type { Call } from './call.js';
@@ -14,6 +14,11 @@ export function offerOf(req: SipRequest): Call['offer'] {
     ...(display !== undefined ? { displayName: display } : {}),
     maxForwards: Number.isFinite(mf) ? mf : 70,
   };
+}
+
+/** The message's Allow header lists REFER. */
+export function allowsRefer(msg: SipMessage): boolean {
+  return getHeaderValues(msg, 'allow').some((v) => v.split(',').some((m) => m.trim().toUpperCase() === 'REFER'));
 }
 
 /** The user part of a sip:/sips: URI (percent-decoded) or the number of a tel: URI. */

@@ -76,6 +76,42 @@ describe('MakeCall and ReleaseCall over HTTP', () => {
     expect((await events.next((e) => e.event === 'EventReleased' && e.callId === id)).cause).toBe('busy');
   });
 
+  it('from hangs up while to still rings: its BYE gets 200, to gets CANCEL, cause "cancelled"', async () => {
+    const made = await post(server.api, { from: '1001', to: '1002' });
+    const id = String(made.json.id);
+    const atAlice = await alice.nextIncomingCall();
+    const aliceAck = atAlice.answer(OFFER);
+    const atBob = await bob.nextIncomingCall();
+    atBob.ring();
+    await events.next((e) => e.event === 'EventRinging' && e.callId === id && e.dn === '1002');
+    expect((await atAlice.bye()).status).toBe(200);
+    // Her 2xx is ACKed (without an answer: there is none) so she stops retransmitting it.
+    expect((await aliceAck).body.length).toBe(0);
+    const cancel = await atBob.cancelled();
+    expect(cancel.headers.find((h) => h.name.toLowerCase() === 'reason')?.value).toBe('SIP;cause=487;text="caller hung up"');
+    expect(await events.next((e) => e.event === 'EventReleased' && e.callId === id)).toMatchObject({ cause: 'cancelled' });
+    expect((await getJson(server.api, `/calls/${id}`)).status).toBe(404);
+  });
+
+  it('HoldCall on a MakeCall acts for from by default: to is held', async () => {
+    const made = await post(server.api, { from: '1001', to: '1002' });
+    const id = String(made.json.id);
+    const atAlice = await alice.nextIncomingCall();
+    const aliceAck = atAlice.answer(OFFER);
+    const atBob = await bob.nextIncomingCall();
+    await atBob.answer(ANSWER);
+    await aliceAck;
+    await events.next((e) => e.event === 'EventEstablished' && e.callId === id);
+    const held = await fetch(`${server.api}/calls/${id}/hold`, { method: 'POST' });
+    expect(held.status).toBe(200);
+    const reinvite = await atBob.nextRequest('INVITE');
+    expect(reinvite.request.body.toString()).toContain('o=alice 1 2 IN IP4');
+    expect(reinvite.request.body.toString()).toContain('a=sendonly');
+    expect(await events.next((e) => e.event === 'EventHeld' && e.callId === id)).toMatchObject({ dn: '1001', otherDn: '1002' });
+    await atAlice.bye();
+    await atBob.byeReceived();
+  });
+
   it('refuses bad requests: 400 for a malformed body, 404 for an unknown DN, 409 for an unregistered one', async () => {
     expect((await post(server.api, { from: '1001' })).status).toBe(400);
     expect((await fetch(`${server.api}/calls`, { method: 'POST', body: 'not json' })).status).toBe(400);

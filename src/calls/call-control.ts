@@ -1,0 +1,245 @@
+import { getHeaderValues, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
+import { createResponse } from '../sip/response.js';
+import type { ServerTransaction } from '../transaction/types.js';
+import type { TransportName } from '../transport/types.js';
+import type { Clock } from '../util/clock.js';
+import { randomToken } from '../util/ids.js';
+import type { Logger } from '../util/logger.js';
+import { calleeDn, controllingLeg, dnOf, type Call, type LegName } from './call.js';
+import type { CallManager } from './call-manager.js';
+import type { Router } from './routing.js';
+import { continueSession, withDirection } from './sdp.js';
+
+export interface CallControlDeps {
+  calls: CallManager;
+  router: Router;
+  clock: Clock;
+  log: Logger;
+  contactFor(user: string, transport: TransportName): string;
+  /** How long a REFERred transferee may take to report the outcome before the server ends the old dialog. */
+  transferOutcomeMs?: number;
+}
+
+export type ControlResult = { ok: true; status: number; json: Record<string, unknown> } | { ok: false; status: number; error: string };
+
+/** REFER answers that mean "this endpoint does not do REFER": the transfer goes on by re-INVITE. */
+const REFER_UNSUPPORTED = new Set([405, 420, 501]);
+
+const TRANSFERRED: SipHeader = { name: 'Reason', value: 'SIP;cause=200;text="call transferred"' };
+
+const other = (leg: LegName): LegName => (leg === 'a' ? 'b' : 'a');
+const fail = (status: number, error: string): ControlResult => ({ ok: false, status, error });
+
+/** An HTTP status for a party's failure answer to our request. */
+function partyFailure(what: string, res: SipResponse): ControlResult {
+  const status = res.status === 491 ? 409 : res.status === 408 ? 504 : 502;
+  return fail(status, `${what}: ${res.status} ${res.reason}`);
+}
+
+/**
+ * Third-party control of established calls (SPEC §7): HoldCall, RetrieveCall and
+ * SingleStepTransfer. Each acts for one party of the call: the DN named in the request, or
+ * by default the controlling party (the callee of a call that came in, `from` of a MakeCall).
+ *
+ * - Hold: the other party gets a re-INVITE with the session it had, marked `a=sendonly`
+ *   (RFC 3264 §8.4) and its o= version raised; Retrieve: the same with `a=sendrecv`.
+ * - Transfer: the other party (the transferee) is sent REFER when its Allow header lists
+ *   REFER (RFC 3515; the transferor gets BYE once the REFER is accepted, and the old dialog
+ *   ends when the transferee reports the outcome or hangs up). When it does not, or answers
+ *   the REFER with 405/420/501, the server does it with a re-INVITE: the transferor gets BYE,
+ *   the new party an INVITE with the transferee's session, and on its answer the transferee a
+ *   re-INVITE carrying the new party's session — a new call on the transferee's dialog.
+ */
+export class CallControl {
+  constructor(private readonly deps: CallControlDeps) {}
+
+  async hold(call: Call, dn?: string): Promise<ControlResult> {
+    const holder = this.legOf(call, dn);
+    if (typeof holder !== 'string') return holder;
+    const busy = this.busy(call);
+    if (busy) return busy;
+    if (call.held) return fail(409, 'the call is already held');
+    const held = other(holder);
+    const sdp = call.sdpTo[held];
+    if (!sdp) return fail(409, 'the call has no session description to put on hold');
+    const res = await this.deps.calls.reinvite(call, held, continueSession(sdp, withDirection(sdp, 'sendonly')));
+    if (res.status >= 300) return partyFailure('the held party answered', res);
+    if (call.state === 'released') return fail(409, 'the call was released meanwhile');
+    call.held = true;
+    call.heldBy = { leg: holder, by: 'api' };
+    this.deps.calls.emit('EventHeld', call, dnOf(call, holder), dnOf(call, held));
+    return { ok: true, status: 200, json: { id: call.id, held: true, dn: dnOf(call, holder) } };
+  }
+
+  async retrieve(call: Call, dn?: string): Promise<ControlResult> {
+    const asked = this.legOf(call, dn);
+    if (typeof asked !== 'string') return asked;
+    const busy = this.busy(call);
+    if (busy) return busy;
+    if (!call.held) return fail(409, 'the call is not held');
+    if (call.heldBy?.by !== 'api') return fail(409, 'the call was put on hold by a phone; only that phone can retrieve it');
+    const holder = call.heldBy.leg;
+    const held = other(holder);
+    const sdp = call.sdpTo[held];
+    if (!sdp) return fail(409, 'the call has no session description to retrieve');
+    const res = await this.deps.calls.reinvite(call, held, continueSession(sdp, withDirection(sdp, 'sendrecv')));
+    if (res.status >= 300) return partyFailure('the held party answered', res);
+    if (call.state === 'released') return fail(409, 'the call was released meanwhile');
+    call.held = false;
+    call.heldBy = undefined;
+    this.deps.calls.emit('EventRetrieved', call, dnOf(call, holder), dnOf(call, held));
+    return { ok: true, status: 200, json: { id: call.id, held: false, dn: dnOf(call, holder) } };
+  }
+
+  async transfer(call: Call, to: string, dn?: string): Promise<ControlResult> {
+    const transferor = this.legOf(call, dn);
+    if (typeof transferor !== 'string') return transferor;
+    const busy = this.busy(call);
+    if (busy) return busy;
+    const route = this.deps.router.route(to);
+    if (route.kind === 'reject') return fail(route.status === 404 ? 404 : 409, `to: ${route.reason}`);
+    const transferee = other(transferor);
+    if (call[transferee].allowsRefer) {
+      const res = await this.refer(call, transferee, transferor, to);
+      if (call.state === 'released') return fail(409, 'the call was released meanwhile');
+      if (res.status >= 200 && res.status < 300) {
+        this.deps.log.info({ call: call.id, transferee: dnOf(call, transferee), to }, 'transfer by REFER accepted');
+        return { ok: true, status: 202, json: { id: call.id, method: 'refer', transferee: dnOf(call, transferee), to } };
+      }
+      if (!REFER_UNSUPPORTED.has(res.status)) return partyFailure('the transferee refused the REFER', res);
+    }
+    const moved = this.transferByReinvite(call, transferee, transferor, to, route.targets);
+    return { ok: true, status: 202, json: { id: call.id, method: 'reinvite', transferee: moved.from, to, newCallId: moved.id } };
+  }
+
+  /**
+   * A request in the old dialog of a REFER based transfer. The transferee's NOTIFYs (RFC 3515
+   * §2.4.4) get 200, and the final one ends the old dialog; its BYE ends it too; a re-INVITE
+   * or UPDATE (phones often hold the transferor while the new call sets up) is accepted with
+   * the media inactive. Anything on the transferor's leg, which has been sent BYE, gets 481.
+   */
+  onTransferDialogRequest(call: Call, leg: LegName, tx: ServerTransaction, req: SipRequest): void {
+    const transfer = call.transfer;
+    const dialog = call[leg].dialog;
+    if (!transfer || !dialog || leg !== transfer.transferee) {
+      tx.respond(createResponse(req, 481, undefined, { toTag: dialog?.localTag ?? randomToken(4) }));
+      return;
+    }
+    const reply = (status: number, extra: { headers?: SipHeader[]; body?: Buffer } = {}): void =>
+      tx.respond(createResponse(req, status, undefined, { toTag: dialog.localTag, ...extra }));
+    if (req.method === 'NOTIFY') {
+      reply(200);
+      const frag = /^SIP\/2\.0 (\d{3})/.exec(req.body.toString('latin1'))?.[1];
+      const terminated = (getHeaderValues(req, 'subscription-state')[0] ?? '').trim().toLowerCase().startsWith('terminated');
+      if ((frag !== undefined && Number(frag) >= 200) || terminated) this.finishReferTransfer(call, true, frag);
+      return;
+    }
+    if (req.method === 'BYE') {
+      reply(200);
+      this.finishReferTransfer(call, false, undefined);
+      return;
+    }
+    if ((req.method === 'INVITE' || req.method === 'UPDATE') && req.body.length > 0) {
+      const prev = call.sdpTo[leg];
+      const answer = prev ? continueSession(prev, withDirection(prev, 'inactive')) : undefined;
+      if (answer) {
+        call.sdpTo[leg] = answer;
+        reply(200, { headers: [{ name: 'Contact', value: dialog.localContact }, { name: 'Content-Type', value: 'application/sdp' }], body: answer });
+        return;
+      }
+    }
+    reply(req.method === 'INVITE' ? 488 : 200);
+  }
+
+  /** The leg the API request acts for: the named DN's, or the controlling party's. */
+  private legOf(call: Call, dn: string | undefined): LegName | ControlResult {
+    if (dn === undefined) return controllingLeg(call);
+    if (dn === call.from) return 'a';
+    if (dn === calleeDn(call)) return 'b';
+    return fail(400, `${dn} is not a party of call ${call.id}`);
+  }
+
+  /** Why the call cannot take a control request now, if it cannot. */
+  private busy(call: Call): ControlResult | undefined {
+    if (call.state !== 'established') return fail(409, `the call is ${call.state}, not established`);
+    if (call.transfer) return fail(409, 'the call is being transferred');
+    if (call.pendingReinvite.a || call.pendingReinvite.b) return fail(409, 'a re-INVITE is in progress on the call');
+    return undefined;
+  }
+
+  private refer(call: Call, transferee: LegName, transferor: LegName, to: string): Promise<SipResponse> {
+    const dialog = call[transferee].dialog;
+    if (!dialog) return Promise.reject(new Error(`call ${call.id} has no dialog with the transferee`));
+    const referTo = this.deps.contactFor(to, dialog.transport);
+    const referredBy = this.deps.contactFor(dnOf(call, transferor), dialog.transport);
+    const req = dialog.createRequest('REFER', {
+      headers: [
+        { name: 'Refer-To', value: `<${referTo}>` },
+        { name: 'Referred-By', value: `<${referredBy}>` },
+      ],
+    });
+    return new Promise((resolve) => {
+      const tx = this.deps.calls.send(req, dialog.destination, (res) => {
+        if (res.status >= 200 && res.status < 300 && call.state !== 'released') this.startReferTransfer(call, transferee, transferor, to);
+        resolve(res);
+      });
+      if (!tx) resolve(createResponse(req, 503, 'Not Sent'));
+    });
+  }
+
+  private startReferTransfer(call: Call, transferee: LegName, transferor: LegName, to: string): void {
+    const ms = this.deps.transferOutcomeMs ?? 120_000;
+    call.transfer = {
+      to,
+      transferee,
+      timer: this.deps.clock.setTimer(ms, () => {
+        this.deps.log.warn({ call: call.id }, 'the transferee did not report the transfer outcome; ending the old dialog');
+        this.finishReferTransfer(call, true, undefined);
+      }),
+    };
+    this.deps.calls.bye(call, transferor, [TRANSFERRED]);
+  }
+
+  /** Ends the old call of a REFER based transfer; `byeTransferee` unless it hung up itself. */
+  private finishReferTransfer(call: Call, byeTransferee: boolean, outcome: string | undefined): void {
+    const transfer = call.transfer;
+    if (!transfer || call.state === 'released') return;
+    transfer.timer.cancel();
+    if (byeTransferee) this.deps.calls.bye(call, transfer.transferee, [TRANSFERRED]);
+    this.deps.log.info({ call: call.id, to: transfer.to, outcome }, 'transfer by REFER finished');
+    call.transfer = undefined;
+    this.deps.calls.release(call, 'normal');
+  }
+
+  /**
+   * The transfer done by the server: BYE to the transferor, the old call released (cause
+   * normal), and a new call (origin 'transfer') on the transferee's dialog towards `to`.
+   */
+  private transferByReinvite(call: Call, transferee: LegName, transferor: LegName, to: string, targets: Call['b']['targets']): Call {
+    const dialog = call[transferee].dialog;
+    const ok = call[transferee].ok;
+    const moved: Call = {
+      id: randomToken(8),
+      origin: 'transfer',
+      from: dnOf(call, transferee),
+      to,
+      state: 'dialing',
+      startedAt: this.deps.clock.now(),
+      a: { tag: dialog?.localTag ?? '', acked: true, ...(dialog ? { dialog } : {}), ...(ok ? { ok } : {}), ...(call[transferee].allowsRefer ? { allowsRefer: true } : {}) },
+      b: { targets: [], index: 0, cancelled: false },
+      offer: { body: call.sdpTo[transferor] ?? Buffer.alloc(0), contentType: 'application/sdp', maxForwards: 70 },
+      sdpTo: call.sdpTo[transferee] ? { a: call.sdpTo[transferee] } : {},
+      held: false,
+      pendingReinvite: { a: false, b: false },
+    };
+    this.deps.calls.bye(call, transferor, [TRANSFERRED]);
+    call[transferee].dialog = undefined;
+    call[transferee].ok = undefined;
+    this.deps.calls.release(call, 'normal');
+    this.deps.log.info({ call: call.id, newCall: moved.id, transferee: moved.from, to }, 'transfer by re-INVITE');
+    this.deps.calls.track(moved, dialog);
+    this.deps.calls.emit('EventDialing', moved, moved.from, to);
+    this.deps.calls.connect(moved, targets);
+    return moved;
+  }
+}
