@@ -6,6 +6,7 @@ import { InDialogRelay } from './calls/in-dialog-relay.js';
 import { MakeCall } from './calls/make-call.js';
 import { Router } from './calls/routing.js';
 import { callMetrics } from './metrics/call-metrics.js';
+import { flowMetrics } from './metrics/flow-metrics.js';
 import { Metrics } from './metrics/metrics.js';
 import { readFileSync } from 'node:fs';
 import type { Config } from './config/schema.js';
@@ -16,7 +17,9 @@ import { RegisterAuth } from './registrar/register-auth.js';
 import { Registrar } from './registrar/registrar.js';
 import { openStore, type Store } from './registrar/store.js';
 import { NonceManager } from './sip/digest.js';
+import { FlowRecovery } from './transaction/flow-recovery.js';
 import { TransactionLayer } from './transaction/transaction-layer.js';
+import { KeepAlive } from './transport/keep-alive.js';
 import { TransportLayer } from './transport/transport-layer.js';
 import type { TransportName } from './transport/types.js';
 import { SystemClock, type Clock } from './util/clock.js';
@@ -51,6 +54,9 @@ export class SipServer {
   readonly store: Store;
   readonly calls: CallManager;
   readonly metrics: Metrics;
+  /** Re-open and re-send on dead connections; only with sip-enable-tcp-keep-alive. */
+  readonly recovery: FlowRecovery | undefined;
+  readonly keepAlive: KeepAlive;
   /** The control API; undefined when http-port is 0. */
   readonly api: ApiServer | undefined;
   private readonly log: Logger;
@@ -61,8 +67,23 @@ export class SipServer {
     this.options = t;
     this.log = deps.log;
     this.clock = deps.clock ?? new SystemClock();
+    this.keepAlive = new KeepAlive({
+      enabled: t['sip-enable-tcp-keep-alive'],
+      ...(t['sip-tcp-keep-alive-idle'] !== undefined ? { idleS: t['sip-tcp-keep-alive-idle'] } : {}),
+      ...(t['sip-tcp-keep-alive-interval'] !== undefined ? { intervalS: t['sip-tcp-keep-alive-interval'] } : {}),
+      ...(t['sip-tcp-keep-alive-count'] !== undefined ? { count: t['sip-tcp-keep-alive-count'] } : {}),
+      userTimeoutMs: t['sip-tcp-user-timeout'],
+    });
+    const transportLog = this.log.child({ layer: 'transport' });
     this.transport = new TransportLayer(
       {
+        configureSocket: (socket) => {
+          try {
+            this.keepAlive.configure(socket);
+          } catch (err) {
+            transportLog.error({ err }, 'could not set TCP keep-alive on a connection');
+          }
+        },
         address: t['sip-address'],
         port: t['sip-port'],
         tlsPort: t['sip-port-tls'],
@@ -100,6 +121,9 @@ export class SipServer {
     );
     this.ua.handle('REGISTER', (tx, req) => this.registrar.handleRegister(tx, req));
     this.transport.events.on('connectionClosed', (e) => this.registrar.flowClosed(e.id));
+    this.recovery = t['sip-enable-tcp-keep-alive']
+      ? new FlowRecovery({ transport: this.transport, transactions: this.transactions, clock: this.clock, log: this.log.child({ layer: 'flows' }) })
+      : undefined;
     this.oos = new OosChecker({
       directory: this.directory,
       transactions: this.transactions,
@@ -144,6 +168,7 @@ export class SipServer {
     this.metrics = new Metrics();
     this.metrics.attach({ directory: this.directory, registrar: this.registrar, transport: this.transport, transactions: this.transactions });
     callMetrics(this.metrics, this.calls);
+    if (this.recovery) flowMetrics(this.metrics, this.recovery);
     this.api =
       t['http-port'] > 0
         ? new ApiServer({
@@ -157,10 +182,18 @@ export class SipServer {
             calls: this.calls,
             makeCall,
             control,
+            keepAliveOf: (conn) => {
+              try {
+                return this.keepAlive.read(conn.socket);
+              } catch {
+                return { enabled: this.keepAlive.settings.enabled };
+              }
+            },
             options: { address: t['http-address'], port: t['http-port'], ...(t['http-token'] ? { token: t['http-token'] } : {}) },
           })
         : undefined;
     this.api?.events.forward(this.calls.events, ['EventDialing', 'EventRinging', 'EventEstablished', 'EventHeld', 'EventRetrieved', 'EventReleased']);
+    if (this.recovery) this.api?.events.forward(this.recovery.events, ['ConnectionStale', 'ConnectionReopened', 'ConnectionReopenFailed']);
   }
 
   /** Client transactions still waiting for a final response (not those only absorbing retransmissions). */
@@ -195,6 +228,7 @@ export class SipServer {
    */
   async stop(graceMs = 2000): Promise<void> {
     this.calls.shutdown();
+    this.recovery?.stop();
     const deadline = this.clock.now() + graceMs;
     while (this.clientTransactionsActive() > 0 && this.clock.now() < deadline) {
       await new Promise<void>((r) => this.clock.setTimer(20, r));

@@ -6,6 +6,7 @@ import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type Sip
 import { parseNameAddr } from '../sip/name-addr.js';
 import { createResponse } from '../sip/response.js';
 import { buildCancel } from '../transaction/build-cancel.js';
+import { REOPEN_FAILED } from '../transaction/flow-recovery.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { ClientTransaction, FinalInfo, ServerTransaction } from '../transaction/types.js';
 import { isReliable, type SipTransport, type TransportName } from '../transport/types.js';
@@ -157,7 +158,7 @@ export class CallManager {
     if (!dialog) return;
     if (leg === 'a') call.a.ok?.stop();
     const req = dialog.createRequest('BYE', { headers });
-    this.send(req, dialog.destination, () => undefined);
+    this.send(req, dialog.destination, () => undefined, this.reopenOn(call, leg));
   }
 
   release(call: Call, cause: ReleaseCause, status?: number): void {
@@ -194,13 +195,18 @@ export class CallManager {
   }
 
   /** Sends a request in its own client transaction; `onFinal` gets the final response. */
-  send(req: SipRequest, dest: Dialog['destination'], onFinal: (res: SipResponse, info: FinalInfo) => void): ClientTransaction | undefined {
+  send(req: SipRequest, dest: Dialog['destination'], onFinal: (res: SipResponse, info: FinalInfo) => void, reopen = true): ClientTransaction | undefined {
     try {
-      return this.deps.transactions.sendRequest(req, dest, { onFinal });
+      return this.deps.transactions.sendRequest(req, dest, { onFinal, reopen });
     } catch (err) {
       this.deps.log.error({ err, method: req.method }, 'could not send a request');
       return undefined;
     }
+  }
+
+  /** Whether a dead connection may be re-opened for a request on `leg` (not to a voip-service DN, SPEC §5.4). */
+  reopenOn(call: Call, leg: LegName): boolean {
+    return leg === 'a' || call.b.targets[call.b.index]?.type !== 'voip-service';
   }
 
   /** Keeps a call made elsewhere (MakeCall) so the API and in-dialog requests find it. */
@@ -237,6 +243,8 @@ export class CallManager {
         onProvisional: (res) => this.onCalleeProvisional(call, res),
         onFinal: (res, info, tx) => this.onCalleeFinal(call, res, info, tx),
         onAdditional2xx: (res, _source, tx) => this.ackAndBye(res, tx),
+        // SPEC §5.4: no re-open within a transaction to a voip-service DN; it fails over instead.
+        reopen: target.type !== 'voip-service',
       });
     } catch (err) {
       this.deps.log.error({ err, call: call.id }, 'could not send the INVITE to the callee');
@@ -272,7 +280,7 @@ export class CallManager {
     const target = call.b.targets[call.b.index];
     const localFailure = info.local !== false;
     if (localFailure && target) {
-      this.deps.directory.setState(target.dn, 'out-of-service', info.local === 'timeout' ? 'INVITE timed out' : `transport error: ${info.cause.code}`);
+      this.deps.directory.setState(target.dn, 'out-of-service', info.local === 'timeout' ? 'INVITE timed out' : `transport error: ${info.cause.code}: ${info.cause.message}`);
     }
     if ((localFailure || res.status === 503) && call.b.index + 1 < call.b.targets.length && call.state === 'dialing') {
       call.b.index++;
@@ -281,10 +289,12 @@ export class CallManager {
       return;
     }
     const status = info.local === 'timeout' ? 408 : res.status;
-    const reason = localFailure ? [{ name: 'Reason', value: `SIP;cause=${status};text="${info.local === 'timeout' ? 'no response' : 'transport failure'}"` }] : [];
+    const stale = info.local === 'transport-error' && info.cause.code === REOPEN_FAILED;
+    const why = info.local === 'timeout' ? 'no response' : stale ? 'stale connection could not be re-opened' : 'transport failure';
+    const reason = localFailure ? [{ name: 'Reason', value: `SIP;cause=${status};text="${why}"` }] : [];
     this.answerCaller(call, status, localFailure ? undefined : res.reason, reason);
-    if (call.origin !== 'inbound') this.hangUpOriginator(call, `SIP;cause=${status};text="called party did not answer"`);
-    this.release(call, info.local === 'transport-error' ? 'transport-failure' : causeOf(status), status);
+    if (call.origin !== 'inbound') this.hangUpOriginator(call, `SIP;cause=${status};text="${localFailure ? why : 'called party did not answer'}"`);
+    this.release(call, stale ? 'stale-connection-reopen-failed' : info.local === 'transport-error' ? 'transport-failure' : causeOf(status), status);
   }
 
   private established(call: Call, res: SipResponse, tx: ClientTransaction): void {
@@ -341,7 +351,7 @@ export class CallManager {
           call.sdpTo[leg] = sdp;
         }
         resolve(res);
-      });
+      }, this.reopenOn(call, leg));
       if (!tx) {
         call.pendingReinvite[leg === 'a' ? 'b' : 'a'] = false;
         resolve(createResponse(req, 503, 'Not Sent'));

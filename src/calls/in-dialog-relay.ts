@@ -101,7 +101,7 @@ export class InDialogRelay {
       } else {
         tx.respond(answer);
       }
-    });
+    }, this.calls.reopenOn(call, other));
   }
 
   private noteHold(call: Call, leg: 'a' | 'b', sdp: Buffer): void {

@@ -72,6 +72,16 @@ export abstract class ClientTransactionBase<S extends string> extends Transactio
     return result;
   }
 
+  get reopen(): boolean {
+    return this.user.reopen !== false;
+  }
+
+  failFlow(error: TransportError): void {
+    if (!this.active) return;
+    this.ctx.log.info({ tx: this.id, method: this.request.method, code: error.code }, 'client transaction fails: its connection died');
+    this.onSendFailure(error, this.last);
+  }
+
   /** §9.1 hook; only the INVITE client transaction acts on it. */
   noteCancelSent(): void {
     this.ignore('noteCancelSent');

@@ -62,6 +62,11 @@ export interface ClientTransactionUser {
    * transaction). Without this callback such 2xx are logged and dropped.
    */
   onAdditional2xx?(res: SipResponse, source: Source, tx: ClientTransaction): void;
+  /**
+   * false: when the connection this request went out on dies, do not re-open it and re-send
+   * (SPEC §5.4, `voip-service` DNs); the transaction fails with a transport error instead.
+   */
+  reopen?: boolean;
 }
 
 export interface ClientTransaction extends Transaction {
@@ -84,6 +89,13 @@ export interface ClientTransaction extends Transaction {
    * TransportError.
    */
   resend(dest?: Destination): Promise<SendResult>;
+  /** False when the TU asked that a dead connection not be re-opened for this transaction. */
+  readonly reopen: boolean;
+  /**
+   * The connection the request went out on died and will not be re-opened (or could not
+   * be): while `active`, the transaction ends with a local 503 carrying `error`.
+   */
+  failFlow(error: TransportError): void;
   /**
    * §9.1, INVITE only (no-op otherwise): the TU has sent a CANCEL for this request. If no
    * final response arrives within 64*T1 the transaction ends with a local 408 (timer

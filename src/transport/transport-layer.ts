@@ -159,6 +159,15 @@ export class TransportLayer implements SipTransport {
     return { transport: conn.transport, address: conn.remoteAddress, port: conn.remotePort, flowId: conn.id };
   }
 
+  /**
+   * A connection to dest's address (never a named flow): an open one, else a new one
+   * (bounded by sip-tcp-connect-timeout). The re-open of a dead connection (SPEC §5).
+   */
+  async openConnection(dest: Destination & { transport: StreamName }): Promise<Connection> {
+    const { flowId: _dead, ...address } = dest;
+    return this.connectionFor(address);
+  }
+
   /** An open connection for dest: the named flow, else one to that address, else a new one. */
   private async connectionFor(dest: Destination & { transport: StreamName }): Promise<Connection> {
     const existing = (dest.flowId && this.connections.get(dest.flowId)) || this.connections.find(dest.transport, dest.address, dest.port);

@@ -14,6 +14,8 @@ export interface RunningServer {
   httpPort: number;
   /** Base URL of the control API, e.g. http://127.0.0.1:8123 */
   api: string;
+  /** The API's bearer token, when one is set (always in a namespace: the API is then not on loopback). */
+  token?: string;
   dir: string;
   proc: ChildProcess;
   /** Everything the process wrote to stdout and stderr so far. */
@@ -30,6 +32,11 @@ export interface StartOptions {
   tls?: boolean;
   /** Reuse a previous run's directory (and so its store) and ports: a restart. */
   restartOf?: RunningServer;
+  /**
+   * Run the server inside this network namespace (`ip netns exec`), listening for SIP and
+   * HTTP on `address` with fixed ports (5060, 5061, 8080: the namespace is the test's own).
+   */
+  netns?: { name: string; address: string };
 }
 
 /**
@@ -40,12 +47,15 @@ export interface StartOptions {
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const prev = opts.restartOf;
   const dir = prev?.dir ?? mkdtempSync(join(tmpdir(), 'sip-server-test-'));
-  const port = prev?.port ?? (await freePort());
-  const tlsPort = prev?.tlsPort ?? (opts.tls ? await freePort() : 0);
-  const httpPort = prev?.httpPort ?? (await freePort());
+  const ns = opts.netns;
+  const port = prev?.port ?? (ns ? 5060 : await freePort());
+  const tlsPort = prev?.tlsPort ?? (opts.tls ? (ns ? 5061 : await freePort()) : 0);
+  const httpPort = prev?.httpPort ?? (ns ? 8080 : await freePort());
+  const address = ns?.address ?? '127.0.0.1';
   const config = {
     TServer: {
-      'sip-address': '127.0.0.1',
+      'sip-address': address,
+      ...(ns ? { 'http-address': address, 'http-token': 'fault-test-token' } : {}),
       'sip-port': port,
       'sip-port-tls': tlsPort,
       'http-port': httpPort,
@@ -57,7 +67,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   };
   const file = join(dir, 'config.yaml');
   writeFileSync(file, stringify(config));
-  const proc = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = ns
+    ? spawn('ip', ['netns', 'exec', ns.name, process.execPath, CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -76,7 +88,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     port,
     tlsPort,
     httpPort,
-    api: `http://127.0.0.1:${httpPort}`,
+    api: `http://${address}:${httpPort}`,
+    ...(ns ? { token: 'fault-test-token' } : {}),
     dir,
     proc,
     output: () => out,

@@ -51,7 +51,7 @@ interface StreamFlow extends PeerFlow {
 const MAX_MESSAGE = 1 << 20;
 
 /**
- * The peer's sockets. UDP: one socket, bound to 127.0.0.1 on a free port. TCP/TLS: a listener
+ * The peer's sockets. UDP: one socket, bound to `address` (127.0.0.1) on a free port. TCP/TLS: a listener
  * on a free port (the peer's Contact, where the server can open connections to it) plus
  * connections the peer opens itself; messages from every connection are handled alike.
  * A stream send goes on the named flow while it is open, else on an open connection the peer
@@ -71,12 +71,12 @@ export class PeerTransport {
     private readonly tls: PeerTlsOptions | undefined,
   ) {}
 
-  static async listen(transport: PeerTransportName, handlers: PeerTransportHandlers, tls?: PeerTlsOptions): Promise<PeerTransport> {
+  static async listen(transport: PeerTransportName, handlers: PeerTransportHandlers, tls?: PeerTlsOptions, address = '127.0.0.1'): Promise<PeerTransport> {
     if (transport === 'UDP') {
       const sock = createSocket('udp4');
       await new Promise<void>((resolve, reject) => {
         sock.once('error', reject);
-        sock.bind(0, '127.0.0.1', () => resolve());
+        sock.bind(0, address, () => resolve());
       });
       const t = new PeerTransport('UDP', sock.address().port, handlers, sock, undefined, undefined);
       sock.on('message', (buf, rinfo) => t.onBytes(buf, { transport: 'UDP', address: rinfo.address, port: rinfo.port }, true));
@@ -93,7 +93,7 @@ export class PeerTransport {
       transport === 'TLS' && tls ? createTlsServer({ cert: tls.cert, key: tls.key }, onSocket) : createServer(onSocket);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(0, address, () => resolve());
     });
     const addr = server.address();
     ref.transport = new PeerTransport(transport, typeof addr === 'object' && addr ? addr.port : 0, handlers, undefined, server, tls);

@@ -25,6 +25,8 @@ export interface SipPeerOptions {
   t1?: number;
   /** Default for every wait, ms (default 5000). */
   waitMs?: number;
+  /** The address to listen on and write in Contact/Via (default 127.0.0.1). */
+  address?: string;
 }
 
 /** The server: a port on 127.0.0.1, or an address and port. */
@@ -43,7 +45,7 @@ export interface PeerMessage {
 
 /**
  * The project's scriptable SIP user agent for tests (STYLE.md §10). It listens on
- * 127.0.0.1:random over UDP, TCP or TLS (its Contact); over streams it also opens connections
+ * 127.0.0.1:random (or `address`) over UDP, TCP or TLS (its Contact); over streams it also opens connections
  * to the server and takes messages from both kinds of connection alike. It registers, makes
  * calls (`call` → PeerCall) and takes them (`nextIncomingCall` → IncomingCall), answers
  * in-dialog requests (200 by default), ACKs what it must (2xx in the dialog layer, non-2xx in
@@ -80,11 +82,14 @@ export class SipPeer implements PeerCore {
   private readonly incoming: IncomingCall[] = [];
   private readonly incomingTaken = new Set<IncomingCall>();
   private registerSeq = 0;
-  private readonly registerCallId = `${random(8)}@127.0.0.1`;
+  readonly address: string;
+  private readonly registerCallId: string;
 
   private constructor(opts: SipPeerOptions) {
     this.transport = opts.transport ?? 'UDP';
     this.user = opts.user;
+    this.address = opts.address ?? '127.0.0.1';
+    this.registerCallId = `${random(8)}@${this.address}`;
     this.t1 = opts.t1 ?? 500;
     this.waitMs = opts.waitMs ?? 5000;
     this.waiter = new Waiter(() => `peer ${this.user}/${this.transport} saw: ${this.summary()}`);
@@ -100,6 +105,7 @@ export class SipPeer implements PeerCore {
         flowChanged: () => peer.waiter.notify(),
       },
       opts.tls,
+      peer.address,
     );
     return peer;
   }
@@ -109,11 +115,11 @@ export class SipPeer implements PeerCore {
   }
 
   contact(): string {
-    return `<sip:${this.user}@127.0.0.1:${this.port};transport=${this.transport.toLowerCase()}>`;
+    return `<sip:${this.user}@${this.address}:${this.port};transport=${this.transport.toLowerCase()}>`;
   }
 
   via(branch: string): string {
-    return `SIP/2.0/${this.transport} 127.0.0.1:${this.port};branch=${branch};rport`;
+    return `SIP/2.0/${this.transport} ${this.address}:${this.port};branch=${branch};rport`;
   }
 
   /** The peer's TCP/TLS connections, accepted and opened, open or closed. */
@@ -183,9 +189,9 @@ export class SipPeer implements PeerCore {
     const headers: SipHeader[] = [
       { name: 'Via', value: this.via(newBranch()) },
       { name: 'Max-Forwards', value: '70' },
-      { name: 'From', value: `<sip:${this.user}@127.0.0.1>;tag=${newTag()}` },
+      { name: 'From', value: `<sip:${this.user}@${this.address}>;tag=${newTag()}` },
       { name: 'To', value: opts.to ?? `<${uri}>` },
-      { name: 'Call-ID', value: opts.callId ?? `${random(8)}@127.0.0.1` },
+      { name: 'Call-ID', value: opts.callId ?? `${random(8)}@${this.address}` },
       { name: 'CSeq', value: `${opts.cseq ?? 1} ${method}` },
       ...(['INVITE', 'REGISTER', 'UPDATE', 'SUBSCRIBE'].includes(method) ? [{ name: 'Contact', value: this.contact() }] : []),
       ...extra,

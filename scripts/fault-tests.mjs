@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// The fault-test harness (issue 5): builds two network namespaces joined by a veth pair —
+// the server's and the endpoints' — runs the fault tests (test/fault/*.test.ts) with vitest
+// inside the endpoints' namespace, and removes everything afterwards, also when a test fails
+// or the run is interrupted. The tests start the server in the server's namespace
+// (`ip netns exec`), put iptables DROP rules in their own (the endpoints') namespace, and
+// set the server namespace's keep-alive sysctls. Needs root (CI runs as root); without it,
+// this fails rather than skipping.
+import { execFileSync, spawn } from 'node:child_process';
+
+if (process.getuid?.() !== 0) {
+  console.error('fault tests: need root (network namespaces, veth, iptables); run as root, e.g. in CI via `bash .ci/run`');
+  process.exit(1);
+}
+
+const ip = (...args) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+const quiet = (fn) => {
+  try {
+    fn();
+  } catch {
+    /* already gone */
+  }
+};
+
+// Namespaces of an earlier run that was killed before it could clean up.
+for (const line of execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n')) {
+  const name = line.split(' ')[0];
+  if (name?.startsWith('sipf')) quiet(() => ip('netns', 'del', name));
+}
+
+const id = String(process.pid % 10000);
+const srv = `sipf${id}s`;
+const ep = `sipf${id}e`;
+const net = `10.${200 + (process.pid % 50)}.${process.pid % 250}`;
+const srvAddr = `${net}.1`;
+const epAddr = `${net}.2`;
+
+function cleanup() {
+  quiet(() => ip('netns', 'del', srv));
+  quiet(() => ip('netns', 'del', ep));
+}
+
+let code = 1;
+try {
+  ip('netns', 'add', srv);
+  ip('netns', 'add', ep);
+  ip('link', 'add', `v${id}s`, 'type', 'veth', 'peer', 'name', `v${id}e`);
+  ip('link', 'set', `v${id}s`, 'netns', srv);
+  ip('link', 'set', `v${id}e`, 'netns', ep);
+  ip('-n', srv, 'addr', 'add', `${srvAddr}/24`, 'dev', `v${id}s`);
+  ip('-n', ep, 'addr', 'add', `${epAddr}/24`, 'dev', `v${id}e`);
+  for (const [ns, dev] of [[srv, `v${id}s`], [ep, `v${id}e`]]) {
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    ip('-n', ns, 'link', 'set', dev, 'up');
+  }
+  const env = { ...process.env, SIPF_SRV_NS: srv, SIPF_EP_NS: ep, SIPF_SRV_ADDR: srvAddr, SIPF_EP_ADDR: epAddr };
+  const vitest = spawn('ip', ['netns', 'exec', ep, process.execPath, 'node_modules/vitest/vitest.mjs', 'run', '--config', 'vitest.fault.config.ts', ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env,
+  });
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => vitest.kill(sig));
+  code = await new Promise((resolve) => vitest.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+} catch (err) {
+  console.error(`fault tests: could not build the namespaces: ${err.stderr?.toString() || err.message}`);
+} finally {
+  cleanup();
+}
+process.exit(code);

@@ -1,0 +1,173 @@
+import { getHeaderValues } from '../sip/message.js';
+import { topVia } from '../sip/via.js';
+import type { TransportEvents } from '../transport/transport-events.js';
+import type { TransportLayer } from '../transport/transport-layer.js';
+import type { Destination, TransportName } from '../transport/types.js';
+
+type StreamName = Exclude<TransportName, 'UDP'>;
+import type { Clock } from '../util/clock.js';
+import { TransportError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { TypedEvents } from '../util/typed-events.js';
+import type { TransactionLayer } from './transaction-layer.js';
+import type { ClientTransaction } from './types.js';
+
+/** A client transaction as the events name it. */
+export interface TransactionRef {
+  method: string;
+  branch: string;
+  callId: string;
+}
+
+/**
+ * How a connection was found dead: `keepalive-timeout` (ETIMEDOUT: keep-alive probes or
+ * TCP_USER_TIMEOUT unanswered), `reset` (RST), `write-error`, `error` (any other socket
+ * error), `peer-closed` (FIN), or `local` (the server closed it, e.g. unframeable input).
+ */
+export type DetectedBy = 'keepalive-timeout' | 'reset' | 'write-error' | 'error' | 'peer-closed' | 'local';
+
+interface ConnectionFacts {
+  connectionId: string;
+  transport: StreamName;
+  /** address:port of the far end of the dead connection. */
+  remote: string;
+  detectedBy: DetectedBy;
+  cause: string;
+  time: number;
+}
+
+export interface FlowRecoveryEvents extends Record<string, unknown> {
+  /** A connection died; `active` are the client transactions that were waiting on it. */
+  ConnectionStale: ConnectionFacts & { active: TransactionRef[] };
+  /** A new connection replaced it and `resent` went out again on it, unchanged. */
+  ConnectionReopened: ConnectionFacts & { destination: string; newConnectionId: string; reopenMs: number; resent: TransactionRef[] };
+  /** No new connection could be opened (or re-open was not allowed): `failed` ended with a transport error. */
+  ConnectionReopenFailed: ConnectionFacts & { destination: string; reason: string; reopenMs: number; failed: TransactionRef[] };
+}
+
+export interface FlowRecoveryDeps {
+  transport: Pick<TransportLayer, 'openConnection'> & { events: TypedEvents<TransportEvents> };
+  transactions: Pick<TransactionLayer, 'activeClientTransactionsOnFlow'>;
+  clock: Clock;
+  log: Logger;
+}
+
+/** The TransportError a transaction fails with when its connection could not be re-opened. */
+export const REOPEN_FAILED = 'REOPEN_FAILED';
+/** … when its TU asked for no re-open (voip-service) and its connection died. */
+export const FLOW_DIED = 'FLOW_DIED';
+
+export function detectedBy(e: TransportEvents['connectionClosed']): DetectedBy {
+  switch (e.errorCode) {
+    case 'ETIMEDOUT':
+      return 'keepalive-timeout';
+    case 'ECONNRESET':
+      return 'reset';
+    case 'EPIPE':
+      return 'write-error';
+    case undefined:
+      return e.cause === 'remote closed' || e.cause === 'closed' ? 'peer-closed' : 'local';
+    default:
+      return 'error';
+  }
+}
+
+function refOf(tx: ClientTransaction): TransactionRef {
+  return { method: tx.request.method, branch: topVia(tx.request).params.get('branch') ?? '', callId: getHeaderValues(tx.request, 'call-id')[0] ?? '' };
+}
+
+const hostPort = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+
+/**
+ * Re-open and re-send (SPEC §5.3), on when `sip-enable-tcp-keep-alive` is: when a TCP/TLS
+ * connection dies, every client transaction still waiting on it for a final response is
+ * re-sent — its last request, unchanged — on a new connection to the same destination
+ * (same transport; TLS as a client), opened at once. The destination is the transaction's:
+ * the far end's listening address (a registered phone's Contact, not the port it connected
+ * from). Transactions whose TU said `reopen: false` fail with a transport error instead;
+ * when the new connection cannot be opened, all of them do (code REOPEN_FAILED), and the TU
+ * (the call manager) releases the call. A dead connection with no transaction waiting is
+ * only reported: the next request opens a new one.
+ */
+export class FlowRecovery {
+  readonly events: TypedEvents<FlowRecoveryEvents>;
+  private stopping = false;
+
+  constructor(private readonly deps: FlowRecoveryDeps) {
+    this.events = new TypedEvents<FlowRecoveryEvents>((err, name) => deps.log.error({ err, event: name }, 'flow recovery listener failed'));
+    deps.transport.events.on('connectionClosed', (e) => this.onClosed(e));
+  }
+
+  /** From now on closes are the server's own (shutdown): nothing is re-opened. */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  private onClosed(e: TransportEvents['connectionClosed']): void {
+    if (this.stopping) return;
+    const how = detectedBy(e);
+    const active = this.deps.transactions.activeClientTransactionsOnFlow(e.id);
+    const facts: ConnectionFacts = {
+      connectionId: e.id,
+      transport: e.transport,
+      remote: hostPort(e.remoteAddress, e.remotePort),
+      detectedBy: how,
+      cause: e.cause,
+      time: this.deps.clock.now(),
+    };
+    const log = this.deps.log.child({ connection: e.id, remote: facts.remote, transport: e.transport, detectedBy: how });
+    log.warn({ cause: e.cause, active: active.length }, active.length > 0 ? 'connection died with transactions waiting: re-opening' : 'connection died');
+    this.events.emit('ConnectionStale', { ...facts, active: active.map(refOf) });
+    if (active.length === 0) return;
+
+    const refuse = active.filter((tx) => !tx.reopen);
+    if (refuse.length > 0) {
+      const reason = 'connection died; no re-open for this destination (voip-service)';
+      for (const tx of refuse) tx.failFlow(new TransportError(FLOW_DIED, reason));
+      const first = refuse[0]?.destination;
+      this.events.emit('ConnectionReopenFailed', { ...facts, destination: first ? hostPort(first.address, first.port) : facts.remote, reason, reopenMs: 0, failed: refuse.map(refOf) });
+    }
+    // One re-open per destination; the transport also joins concurrent opens to one address.
+    const byDestination = new Map<string, { dest: Destination & { transport: StreamName }; txs: ClientTransaction[] }>();
+    for (const tx of active) {
+      if (!tx.reopen) continue;
+      const { flowId: _dead, ...dest } = tx.destination;
+      const key = `${dest.transport} ${hostPort(dest.address, dest.port)}`;
+      const group = byDestination.get(key) ?? { dest: { ...dest, transport: e.transport }, txs: [] };
+      group.txs.push(tx);
+      byDestination.set(key, group);
+    }
+    for (const { dest, txs } of byDestination.values()) void this.reopen(facts, dest, txs, log);
+  }
+
+  private async reopen(facts: ConnectionFacts, dest: Destination & { transport: StreamName }, txs: ClientTransaction[], log: Logger): Promise<void> {
+    const started = this.deps.clock.now();
+    const destination = hostPort(dest.address, dest.port);
+    let connectionId: string;
+    try {
+      connectionId = (await this.deps.transport.openConnection(dest)).id;
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      const reopenMs = this.deps.clock.now() - started;
+      log.error({ destination, reason, reopenMs }, 'could not re-open the connection: its transactions fail');
+      const waiting = txs.filter((tx) => tx.active);
+      for (const tx of waiting) tx.failFlow(new TransportError(REOPEN_FAILED, `stale connection could not be re-opened to ${destination}: ${reason}`, { cause: err }));
+      this.events.emit('ConnectionReopenFailed', { ...facts, destination, reason, reopenMs, failed: waiting.map(refOf) });
+      return;
+    }
+    const resent: TransactionRef[] = [];
+    for (const tx of txs) {
+      if (!tx.active) continue;
+      try {
+        await tx.resend({ ...dest, flowId: connectionId });
+        resent.push(refOf(tx));
+      } catch (err) {
+        // resend() failed the transaction itself (local 503).
+        log.warn({ err, branch: refOf(tx).branch }, 're-send on the new connection failed');
+      }
+    }
+    const reopenMs = this.deps.clock.now() - started;
+    log.info({ destination, newConnection: connectionId, reopenMs, resent: resent.length }, 'connection re-opened, requests re-sent');
+    this.events.emit('ConnectionReopened', { ...facts, destination, newConnectionId: connectionId, reopenMs, resent });
+  }
+}
