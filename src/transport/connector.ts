@@ -40,7 +40,9 @@ export function createConnector(clock: Clock, tls: TlsClientOptions): Connector 
               cert: tls.cert,
               key: tls.key,
               rejectUnauthorized: tls.verifyPeer,
-              checkServerIdentity: tls.verifyPeer ? undefined : () => undefined,
+              // Only when not verifying: an explicit `checkServerIdentity: undefined` replaces
+              // Node's default and trips an internal assertion in tls.connect.
+              ...(tls.verifyPeer ? {} : { checkServerIdentity: () => undefined }),
             })
           : netConnect({ host: req.address, port: req.port });
       const readyEvent = req.transport === 'TLS' ? 'secureConnect' : 'connect';

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getHeaderValues, type SipMessage, type SipRequest } from '../../src/sip/message.js';
 import { EventStream, getJson, type ApiEvent } from '../support/api-client.js';
-import { clearRules, dropAll, dropFlow, faultNet, serverSockets, setServerKeepAliveSysctls } from '../support/netns.js';
+import { clearRules, dropEndpoint, dropFlow, faultNet, serverSockets, setServerKeepAliveSysctls } from '../support/netns.js';
 import { startServer, type RunningServer, type StartOptions } from '../support/server-process.js';
 import { branchOf, SipPeer, type PeerTransportName } from '../support/sip-peer.js';
 import { makeCertificates, type Certificates } from '../support/certs.js';
@@ -40,16 +40,31 @@ interface Rig {
 let rig: Rig | undefined;
 const peers: SipPeer[] = [];
 
-async function setUp(opts: { transport?: PeerTransportName; tserver?: Record<string, unknown>; dns?: Record<string, unknown>; certs?: Certificates } = {}): Promise<Rig> {
+interface SetUpOptions {
+  transport?: PeerTransportName;
+  tserver?: Record<string, unknown>;
+  /** The DNs; default 1001 and 1002 as registering extensions. Gets the callee (to name its port). */
+  dns?: (callee: SipPeer) => Record<string, unknown>;
+  /** The callee registers (default true). */
+  register?: boolean;
+  certs?: Certificates;
+}
+
+/** Caller (UDP) and callee peers in the endpoints' namespace, the server in its own. */
+async function setUp(opts: SetUpOptions = {}): Promise<Rig> {
   const transport = opts.transport ?? 'TCP';
-  const start: StartOptions = {
-    netns: { name: net.srv, address: net.srvAddr },
-    tserver: { 'sip-enable-tcp-keep-alive': true, 'sip-tcp-connect-timeout': 2000, ...opts.tserver },
-    dns: opts.dns ?? DNS,
-  };
   const certs = opts.certs;
   const serverCert = certs?.issued.server;
   const peerCert = certs?.issued.endpoint;
+  const tls = certs && peerCert ? { cert: certs.read(peerCert.cert), key: certs.read(peerCert.key), ca: certs.read(certs.ca), servername: 'localhost' } : undefined;
+  const caller = await SipPeer.start({ transport: 'UDP', user: '1001', address: net.epAddr });
+  const callee = await SipPeer.start({ transport, user: '1002', address: net.epAddr, ...(tls ? { tls } : {}) });
+  peers.push(caller, callee);
+  const start: StartOptions = {
+    netns: { name: net.srv, address: net.srvAddr },
+    tserver: { 'sip-enable-tcp-keep-alive': true, 'sip-tcp-connect-timeout': 2000, ...opts.tserver },
+    dns: opts.dns?.(callee) ?? DNS,
+  };
   if (certs && serverCert) {
     // The server checks the endpoint's certificate when it opens a TLS connection to it.
     start.tls = true;
@@ -57,22 +72,24 @@ async function setUp(opts: { transport?: PeerTransportName; tserver?: Record<str
   }
   const server = await startServer(start);
   const events = await EventStream.open(server.api, server.token);
-  const caller = await SipPeer.start({ transport: 'UDP', user: '1001', address: net.epAddr });
-  const tls = certs && peerCert ? { cert: certs.read(peerCert.cert), key: certs.read(peerCert.key), ca: certs.read(certs.ca), servername: 'localhost' } : undefined;
-  const callee = await SipPeer.start({ transport, user: '1002', address: net.epAddr, ...(tls ? { tls } : {}) });
-  peers.push(caller, callee);
-  const to = transport === 'TLS' ? SERVER_TLS : SERVER;
-  expect((await caller.register(SERVER)).status).toBe(200);
-  expect((await callee.register(to)).status).toBe(200);
   rig = { server, events, caller, callee };
+  expect((await caller.register(SERVER)).status).toBe(200);
+  if (opts.register !== false) expect((await callee.register(transport === 'TLS' ? SERVER_TLS : SERVER)).status).toBe(200);
   return rig;
 }
 
-/** The callee's connection to the server (the one it registered over). */
-function registeredFlow(peer: SipPeer): { id: string; localPort: number; remotePort: number } {
-  const flow = peer.flows().find((f) => f.direction === 'opened' && f.open);
+/** A connection of the callee's to the server (the one it registered over, or the one the server opened). */
+function liveFlow(peer: SipPeer): { id: string; localPort: number; remotePort: number } {
+  const flow = peer.flows().find((f) => f.open);
   if (!flow) throw new Error('the peer has no open connection to the server');
   return flow;
+}
+
+/** Drops that connection at the firewall; returns when. */
+function dropLive(peer: SipPeer): number {
+  const flow = liveFlow(peer);
+  dropFlow(net, { serverPort: flow.remotePort, endpointPort: flow.localPort });
+  return Date.now();
 }
 
 /** Every copy of `req` (by branch) the peer received, with the flow each came on. */
@@ -104,7 +121,7 @@ afterEach(async () => {
 describe('TCP keep-alive against a silent firewall (SPEC §5)', () => {
   it('S1 idle stale flow: detected within the OS bound; the next call opens a new connection to the Contact and completes', async () => {
     const { server, caller, callee } = await setUp();
-    const flow = registeredFlow(callee);
+    const flow = liveFlow(callee);
     const dropped = Date.now();
     dropFlow(net, { serverPort: 5060, endpointPort: flow.localPort });
 
@@ -132,7 +149,7 @@ describe('TCP keep-alive against a silent firewall (SPEC §5)', () => {
 
   it('S2 ringing, flow dropped: the server re-opens, re-sends the INVITE with the same branch, the call is answered on the new connection and cleared normally', async () => {
     const { server, caller, callee } = await setUp();
-    const flow = registeredFlow(callee);
+    const flow = liveFlow(callee);
     const call = caller.call(SERVER, '1002', { sdp: sdp('caller', 40000) });
     const incoming = await callee.nextIncomingCall();
     incoming.ring();
@@ -167,6 +184,177 @@ describe('TCP keep-alive against a silent firewall (SPEC §5)', () => {
     expect(metrics).toMatch(/sip_connection_reopen_total\{transport="TCP",result="ok"\} 1/);
     expect(metrics).toMatch(/sip_keepalive_failures_total\{transport="TCP",detected_by="keepalive-timeout"\} 1/);
   });
+
+  it('S3 endpoint gone: the re-open fails within sip-tcp-connect-timeout; the caller gets 503 with a Reason, cause stale-connection-reopen-failed, the DN out of service, nothing left behind', async () => {
+    const { server, caller, callee } = await setUp();
+    const call = caller.call(SERVER, '1002', { sdp: sdp('caller', 40000) });
+    const incoming = await callee.nextIncomingCall();
+    incoming.ring();
+    await call.waitStatus(180);
+    const dropped = Date.now();
+    dropEndpoint(net, [callee.port, liveFlow(callee).localPort]);
+
+    const stale = await event('ConnectionStale');
+    const failed = await event('ConnectionReopenFailed');
+    expect(failed).toMatchObject({ destination: `${net.epAddr}:${callee.port}`, failed: [{ method: 'INVITE', branch: branchOf(incoming.invite) }] });
+    expect(Number(failed.reopenMs)).toBeGreaterThanOrEqual(1900);
+    expect(Number(failed.reopenMs)).toBeLessThan(2000 + 1000);
+    const final = await call.final();
+    expect(final.status).toBe(503);
+    expect(one(final, 'reason')).toBe('SIP;cause=503;text="stale connection could not be re-opened"');
+    expect(await event('EventReleased')).toMatchObject({ cause: 'stale-connection-reopen-failed', status: 503 });
+    expect(await event('EventDNOutOfService', (e) => e.dn === '1002')).toBeTruthy();
+    console.log(`S3 detection ${Date.parse(String(stale.time)) - dropped} ms, re-open failed after ${String(failed.reopenMs)} ms (connect timeout 2000 ms)`);
+
+    // Nothing left: no call, and every transaction of the call ends (the caller's INVITE
+    // server transaction after its timer I). The REGISTER transactions of the set-up over UDP
+    // wait out their timer J (32 s) as RFC 3261 wants: not counted.
+    expect((await getJson(server.api, '/calls', server.token)).body).toEqual([]);
+    const live = async (): Promise<string[]> => {
+      const text = await (await fetch(`${server.api}/metrics`, { headers: { authorization: `Bearer ${server.token ?? ''}` } })).text();
+      return text.split('\n').filter((l) => /^sip_transactions\{kind="(invite-client|invite-server|non-invite-client)"\}/.test(l) && !/ 0$/.test(l));
+    };
+    const end = Date.now() + 10_000;
+    while ((await live()).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+    expect(await live()).toEqual([]);
+  });
+
+  it('S4 voip-service DN: no re-open; the INVITE fails at once as a transport error, the call is released and the DN goes out of service', async () => {
+    const { caller, callee } = await setUp({
+      register: false,
+      dns: (peer) => ({
+        '1001': { type: 'extension', contact: '*' },
+        '1002': { type: 'voip-service', 'service-type': 'msml', contact: `sip:${net.epAddr}:${peer.port};transport=tcp` },
+      }),
+    });
+    const call = caller.call(SERVER, '1002', { sdp: sdp('caller', 40000) });
+    const incoming = await callee.nextIncomingCall();
+    incoming.ring();
+    await call.waitStatus(180);
+    const flow = liveFlow(callee);
+    expect(flow).toMatchObject({ localPort: callee.port });
+    const dropped = dropLive(callee);
+
+    const stale = await event('ConnectionStale');
+    expect(stale).toMatchObject({ active: [{ method: 'INVITE' }] });
+    const failed = await event('ConnectionReopenFailed');
+    expect(failed).toMatchObject({ reopenMs: 0, failed: [{ method: 'INVITE', branch: branchOf(incoming.invite) }] });
+    expect(String(failed.reason)).toContain('voip-service');
+    const final = await call.final();
+    expect(final.status).toBe(503);
+    expect(await event('EventReleased')).toMatchObject({ cause: 'transport-failure' });
+    await event('EventDNOutOfService', (e) => e.dn === '1002');
+    // Never re-sent: the callee saw the INVITE once.
+    expect(copiesOf(callee, incoming.invite)).toHaveLength(1);
+    console.log(`S4 detection ${Date.parse(String(stale.time)) - dropped} ms, failed without re-open`);
+  });
+
+  it('S5 TLS: ringing over TLS, flow dropped; the server opens a TLS connection to the endpoint (its certificate verified), re-sends the INVITE, the call completes', async () => {
+    const certs = makeCertificates({ server: ['DNS:localhost', `IP:${net.srvAddr}`], endpoint: [`IP:${net.epAddr}`] });
+    const { caller, callee } = await setUp({ transport: 'TLS', certs });
+    const flow = liveFlow(callee);
+    expect(flow.remotePort).toBe(5061);
+    const call = caller.call(SERVER, '1002', { sdp: sdp('caller', 40000) });
+    const incoming = await callee.nextIncomingCall();
+    incoming.ring();
+    await call.waitStatus(180);
+    const dropped = dropLive(callee);
+
+    const stale = await event('ConnectionStale');
+    const reopened = await event('ConnectionReopened');
+    expect(reopened).toMatchObject({ transport: 'TLS', destination: `${net.epAddr}:${callee.port}`, resent: [{ method: 'INVITE', branch: branchOf(incoming.invite) }] });
+    const copies = await callee.waiter.until('the re-sent INVITE', 5000, () => {
+      const c = copiesOf(callee, incoming.invite);
+      return c.length >= 2 ? c : undefined;
+    });
+    expect(callee.flows().find((f) => f.id === copies[1]?.flowId)).toMatchObject({ transport: 'TLS', direction: 'accepted' });
+    console.log(`S5 detection ${Date.parse(String(stale.time)) - dropped} ms, TLS re-open + re-send ${String(reopened.reopenMs)} ms`);
+    const ack = incoming.answer(sdp('callee', 50000));
+    expect((await call.final()).status).toBe(200);
+    await ack;
+    await call.bye();
+    await incoming.byeReceived();
+    expect(await event('EventReleased')).toMatchObject({ cause: 'normal' });
+  });
+
+  it('S6 keep-alive off (default): no keep-alive timer on the server sockets, the stale flow goes unnoticed, the call fails after timer B and the DN goes out of service', async () => {
+    const { caller, callee } = await setUp({ tserver: { 'sip-enable-tcp-keep-alive': false, 'sip-invite-timeout': 4 } });
+    const flow = liveFlow(callee);
+    const sockets = serverSockets(net);
+    expect(sockets).toContain(`${net.epAddr}:${flow.localPort}`);
+    expect(sockets).not.toContain('keepalive');
+    dropLive(callee);
+    // Longer than the keep-alive bound: nothing is detected.
+    await new Promise((r) => setTimeout(r, BOUND_MS + 500));
+
+    const started = Date.now();
+    const call = caller.call(SERVER, '1002', { sdp: sdp('caller', 40000) });
+    const final = await call.final(15_000);
+    const failedAfterMs = Date.now() - started;
+    expect(final.status).toBe(408);
+    expect(failedAfterMs).toBeGreaterThanOrEqual(3900);
+    expect(await event('EventReleased')).toMatchObject({ cause: 'timeout' });
+    await event('EventDNOutOfService', (e) => e.dn === '1002');
+    expect(rig?.events.events.some((e) => e.event === 'ConnectionStale')).toBe(false);
+    console.log(`S6 call failed with 408 after ${failedAfterMs} ms (timer B 4000 ms); the flow was never found dead`);
+  });
+
+  it('S7 OS timers honoured: detection follows the namespace sysctls when only the option is on; ss shows the keep-alive timer', async () => {
+    const measured: string[] = [];
+    for (const [time, intvl, probes] of [
+      [1, 1, 1],
+      [3, 1, 2],
+    ] as const) {
+      setServerKeepAliveSysctls(net, time, intvl, probes);
+      const { server, callee } = await setUp();
+      const flow = liveFlow(callee);
+      const conns = await getJson<{ remote: string; keepAlive: Record<string, unknown> }[]>(server.api, '/connections', server.token);
+      expect(conns.body.find((c) => c.remote === `${net.epAddr}:${flow.localPort}`)?.keepAlive).toEqual({ enabled: true, idleS: time, intervalS: intvl, count: probes, userTimeoutMs: 0 });
+      expect(serverSockets(net)).toMatch(new RegExp(`${net.epAddr.replace(/\./g, '\\.')}:${flow.localPort}\\s+timer:\\(keepalive,`));
+      const dropped = dropLive(callee);
+      const stale = await event('ConnectionStale');
+      const detectionMs = Date.parse(String(stale.time)) - dropped;
+      const boundMs = (time + intvl * probes) * 1000;
+      expect(detectionMs).toBeGreaterThan(boundMs - 1000);
+      expect(detectionMs).toBeLessThanOrEqual(boundMs + 1000);
+      measured.push(`sysctls ${time}/${intvl}/${probes}: ${detectionMs} ms (bound ${boundMs} ms)`);
+      clearRules();
+      for (const p of peers.splice(0)) await p.close();
+      rig?.events.close();
+      await rig?.server.stop();
+      rig = undefined;
+    }
+    console.log(`S7 ${measured.join('; ')}`);
+  });
+
+  it('S7 extension options override the sysctls: idle 1 s, interval 1 s, count 1, user timeout 3 s → dead after ~3 s although the namespace says 5/5/5 (15 s)', async () => {
+    setServerKeepAliveSysctls(net, 5, 5, 5);
+    const { server, callee } = await setUp({ tserver: { 'sip-tcp-keep-alive-idle': 1, 'sip-tcp-keep-alive-interval': 1, 'sip-tcp-keep-alive-count': 1, 'sip-tcp-user-timeout': 3000 } });
+    const flow = liveFlow(callee);
+    const conns = await getJson<{ remote: string; keepAlive: Record<string, unknown> }[]>(server.api, '/connections', server.token);
+    expect(conns.body.find((c) => c.remote === `${net.epAddr}:${flow.localPort}`)?.keepAlive).toEqual({ enabled: true, idleS: 1, intervalS: 1, count: 1, userTimeoutMs: 3000 });
+    expect(serverSockets(net)).toMatch(/timer:\(keepalive,/);
+    const dropped = dropLive(callee);
+    const stale = await event('ConnectionStale');
+    const detectionMs = Date.parse(String(stale.time)) - dropped;
+    // Linux: with TCP_USER_TIMEOUT set, unanswered keep-alive probes kill the connection once
+    // that long has passed without an answer (not after `count` probes): max(1 + 1×1, 3) s.
+    expect(detectionMs).toBeGreaterThan(2000);
+    expect(detectionMs).toBeLessThanOrEqual(3000 + 1000);
+    console.log(`S7 extension options 1/1/1 + user timeout 3000: detection ${detectionMs} ms (the sysctls 5/5/5 would give 15000 ms)`);
+  });
+
+  it('the OOS check keeps working with keep-alive on: unanswered OPTIONS put the DN out of service, answered ones bring it back, over the kept-alive flow', async () => {
+    const { callee } = await setUp({
+      dns: () => ({ '1001': { type: 'extension', contact: '*' }, '1002': { type: 'extension', contact: '*', 'oos-check': 1, 'oos-force': 1 } }),
+    });
+    await callee.waiter.until('an OOS OPTIONS', 5000, () => (callee.received('OPTIONS').length > 0 ? true : undefined));
+    callee.optionsAnswer = 'ignore';
+    await event('EventDNOutOfService', (e) => e.dn === '1002');
+    callee.optionsAnswer = 200;
+    await event('EventDNBackInService', (e) => e.dn === '1002');
+    // Both ran on the same registered connection, which keep-alive never found dead.
+    expect(rig?.events.events.some((e) => e.event === 'ConnectionStale')).toBe(false);
+  });
 });
 
-export { dropAll, serverSockets };

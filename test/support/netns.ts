@@ -29,10 +29,18 @@ export function dropFlow(net: FaultNet, flow: { serverPort: number; endpointPort
   run('iptables', ['-I', 'OUTPUT', '-p', 'tcp', '-s', net.epAddr, '--sport', String(flow.endpointPort), '-d', net.srvAddr, '--dport', String(flow.serverPort), '-j', 'DROP']);
 }
 
-/** Drop every packet from and to the server: the endpoint is gone. */
-export function dropAll(net: FaultNet): void {
-  run('iptables', ['-I', 'INPUT', '-s', net.srvAddr, '-j', 'DROP']);
-  run('iptables', ['-I', 'OUTPUT', '-d', net.srvAddr, '-j', 'DROP']);
+/**
+ * The endpoint is gone: every TCP and UDP packet to or from its `ports` (its listening port and
+ * the ports of its connections) is dropped, new connections included. The test's own API and
+ * event connection, and other endpoints in the namespace, still pass.
+ */
+export function dropEndpoint(net: FaultNet, ports: number[]): void {
+  for (const port of ports) {
+    for (const proto of ['tcp', 'udp']) {
+      run('iptables', ['-I', 'INPUT', '-p', proto, '-s', net.srvAddr, '-d', net.epAddr, '--dport', String(port), '-j', 'DROP']);
+      run('iptables', ['-I', 'OUTPUT', '-p', proto, '-s', net.epAddr, '--sport', String(port), '-d', net.srvAddr, '-j', 'DROP']);
+    }
+  }
 }
 
 /** Removes every rule the tests added. */
@@ -43,7 +51,12 @@ export function clearRules(): void {
 
 /** Sets the server namespace's keep-alive sysctls (seconds, seconds, probes). */
 export function setServerKeepAliveSysctls(net: FaultNet, time: number, intvl: number, probes: number): void {
-  run('ip', ['netns', 'exec', net.srv, 'sysctl', '-q', '-w', `net.ipv4.tcp_keepalive_time=${time}`, `net.ipv4.tcp_keepalive_intvl=${intvl}`, `net.ipv4.tcp_keepalive_probes=${probes}`]);
+  // /proc/sys/net is the namespace's own once inside it (no procps `sysctl` needed).
+  const values = { tcp_keepalive_time: time, tcp_keepalive_intvl: intvl, tcp_keepalive_probes: probes };
+  const script = Object.entries(values)
+    .map(([name, v]) => `echo ${Math.trunc(v)} > /proc/sys/net/ipv4/${name}`)
+    .join(' && ');
+  run('ip', ['netns', 'exec', net.srv, 'sh', '-c', script]);
 }
 
 /** `ss -tno` in the server's namespace: every TCP socket with its timer column. */
