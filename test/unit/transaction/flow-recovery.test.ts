@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import type { SipRequest } from '../../../src/sip/message.js';
+import { detectedBy, FLOW_DIED, FlowRecovery, REOPEN_FAILED, type FlowRecoveryEvents } from '../../../src/transaction/flow-recovery.js';
+import type { ClientTransaction } from '../../../src/transaction/types.js';
+import type { TransportEvents } from '../../../src/transport/transport-events.js';
+import type { Destination, SendResult } from '../../../src/transport/types.js';
+import type { TransportError } from '../../../src/util/errors.js';
+import { silentLogger } from '../../../src/util/logger.js';
+import { TypedEvents } from '../../../src/util/typed-events.js';
+import { ManualClock } from '../../support/manual-clock.js';
+
+/**
+ * FlowRecovery's decisions, with the transport and the transactions stood in for: which
+ * transactions are re-sent where, which fail and with what, and what is reported. (The real
+ * thing against a silent firewall is test/fault/keepalive.test.ts.)
+ */
+
+interface FakeTx extends ClientTransaction {
+  resentTo: Destination[];
+  failedWith: TransportError[];
+}
+
+function tx(branch: string, dest: Destination, opts: { reopen?: boolean; method?: string } = {}): FakeTx {
+  const request = {
+    kind: 'request',
+    method: opts.method ?? 'INVITE',
+    uri: 'sip:1002@10.0.0.2',
+    version: 'SIP/2.0',
+    headers: [
+      { name: 'Via', value: `SIP/2.0/TCP 10.0.0.1:5060;branch=${branch}` },
+      { name: 'Call-ID', value: `call-${branch}` },
+    ],
+    body: Buffer.alloc(0),
+  } as SipRequest;
+  const fake = {
+    request,
+    lastRequest: request,
+    destination: dest,
+    active: true,
+    reopen: opts.reopen ?? true,
+    resentTo: [] as Destination[],
+    failedWith: [] as TransportError[],
+    resend(d?: Destination): Promise<SendResult> {
+      if (d) fake.resentTo.push(d);
+      return Promise.resolve({ transport: 'TCP', address: d?.address ?? '', port: d?.port ?? 0, ...(d?.flowId ? { flowId: d.flowId } : {}) });
+    },
+    failFlow(e: TransportError): void {
+      fake.failedWith.push(e);
+      fake.active = false;
+    },
+  };
+  return fake as unknown as FakeTx;
+}
+
+function rig(opts: { active: FakeTx[]; open?: (d: Destination) => Promise<{ id: string }> }) {
+  const clock = new ManualClock();
+  const transportEvents = new TypedEvents<TransportEvents>();
+  const opened: Destination[] = [];
+  const recovery = new FlowRecovery({
+    transport: {
+      events: transportEvents,
+      openConnection: (d) => {
+        opened.push(d);
+        return (opts.open?.(d) ?? Promise.resolve({ id: 'tcp-9' })) as never;
+      },
+    },
+    transactions: { activeClientTransactionsOnFlow: (id) => (id === 'tcp-1' ? opts.active : []) },
+    clock,
+    log: silentLogger,
+  });
+  const seen: { name: keyof FlowRecoveryEvents; e: unknown }[] = [];
+  for (const name of ['ConnectionStale', 'ConnectionReopened', 'ConnectionReopenFailed'] as const) recovery.events.on(name, (e) => seen.push({ name, e }));
+  const die = (errorCode = 'ETIMEDOUT'): void =>
+    transportEvents.emit('connectionClosed', { id: 'tcp-1', transport: 'TCP', origin: 'accepted', remoteAddress: '10.0.0.2', remotePort: 40000, cause: `error: ${errorCode}`, errorCode });
+  return { recovery, seen, opened, die };
+}
+
+const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
+const PHONE: Destination = { transport: 'TCP', address: '10.0.0.2', port: 5070, flowId: 'tcp-1' };
+
+describe('FlowRecovery (SPEC §5.3)', () => {
+  it('a dead connection with no transaction waiting is reported and nothing is opened', async () => {
+    const r = rig({ active: [] });
+    r.die();
+    await flush();
+    expect(r.opened).toEqual([]);
+    expect(r.seen).toHaveLength(1);
+    expect(r.seen[0]).toMatchObject({ name: 'ConnectionStale', e: { connectionId: 'tcp-1', remote: '10.0.0.2:40000', detectedBy: 'keepalive-timeout', active: [] } });
+  });
+
+  it('re-opens once per destination (the Contact, not the dead flow) and re-sends each waiting transaction on the new connection', async () => {
+    const a = tx('z9hG4bKa', PHONE);
+    const b = tx('z9hG4bKb', PHONE, { method: 'BYE' });
+    const r = rig({ active: [a, b] });
+    r.die();
+    await flush();
+    expect(r.opened).toEqual([{ transport: 'TCP', address: '10.0.0.2', port: 5070 }]);
+    expect(a.resentTo).toEqual([{ transport: 'TCP', address: '10.0.0.2', port: 5070, flowId: 'tcp-9' }]);
+    expect(b.resentTo).toHaveLength(1);
+    const reopened = r.seen.find((s) => s.name === 'ConnectionReopened')?.e;
+    expect(reopened).toMatchObject({ destination: '10.0.0.2:5070', newConnectionId: 'tcp-9', resent: [{ method: 'INVITE', branch: 'z9hG4bKa', callId: 'call-z9hG4bKa' }, { method: 'BYE', branch: 'z9hG4bKb' }] });
+  });
+
+  it('when the new connection cannot be opened, every waiting transaction fails with REOPEN_FAILED', async () => {
+    const a = tx('z9hG4bKa', PHONE);
+    const r = rig({ active: [a], open: () => Promise.reject(new Error('connect to TCP 10.0.0.2:5070 timed out after 2000 ms')) });
+    r.die();
+    await flush();
+    expect(a.failedWith.map((e) => e.code)).toEqual([REOPEN_FAILED]);
+    expect(r.seen.at(-1)).toMatchObject({ name: 'ConnectionReopenFailed', e: { reason: 'connect to TCP 10.0.0.2:5070 timed out after 2000 ms', failed: [{ branch: 'z9hG4bKa' }] } });
+  });
+
+  it('a transaction whose TU said reopen: false (voip-service) fails at once with FLOW_DIED and is not re-sent', async () => {
+    const a = tx('z9hG4bKa', PHONE, { reopen: false });
+    const r = rig({ active: [a] });
+    r.die();
+    await flush();
+    expect(r.opened).toEqual([]);
+    expect(a.resentTo).toEqual([]);
+    expect(a.failedWith.map((e) => e.code)).toEqual([FLOW_DIED]);
+    expect(r.seen.map((s) => s.name)).toEqual(['ConnectionStale', 'ConnectionReopenFailed']);
+  });
+
+  it('after stop() (shutdown) closes are not acted on', async () => {
+    const a = tx('z9hG4bKa', PHONE);
+    const r = rig({ active: [a] });
+    r.recovery.stop();
+    r.die();
+    await flush();
+    expect(r.seen).toEqual([]);
+    expect(a.resentTo).toEqual([]);
+  });
+
+  it('names how the connection was found dead', () => {
+    const base = { id: 'x', transport: 'TCP', origin: 'accepted', remoteAddress: 'a', remotePort: 1 } as const;
+    expect(detectedBy({ ...base, cause: 'error: ETIMEDOUT', errorCode: 'ETIMEDOUT' })).toBe('keepalive-timeout');
+    expect(detectedBy({ ...base, cause: 'error: ECONNRESET', errorCode: 'ECONNRESET' })).toBe('reset');
+    expect(detectedBy({ ...base, cause: 'error: EPIPE', errorCode: 'EPIPE' })).toBe('write-error');
+    expect(detectedBy({ ...base, cause: 'error: EHOSTUNREACH', errorCode: 'EHOSTUNREACH' })).toBe('error');
+    expect(detectedBy({ ...base, cause: 'remote closed' })).toBe('peer-closed');
+    expect(detectedBy({ ...base, cause: 'unframeable: no Content-Length' })).toBe('local');
+  });
+});
