@@ -22,13 +22,23 @@ const quiet = (fn) => {
   }
 };
 
-// Namespaces of an earlier run that was killed before it could clean up.
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+// Namespaces of an earlier run that was killed before it could clean up (its pid is in the name).
 for (const line of execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n')) {
-  const name = line.split(' ')[0];
-  if (name?.startsWith('sipf')) quiet(() => ip('netns', 'del', name));
+  const name = line.split(' ')[0] ?? '';
+  const owner = /^sipf(\d+)[se]$/.exec(name)?.[1];
+  if (owner && !alive(Number(owner))) quiet(() => ip('netns', 'del', name));
 }
 
-const id = String(process.pid % 10000);
+const id = String(process.pid);
 const srv = `sipf${id}s`;
 const ep = `sipf${id}e`;
 const net = `10.${200 + (process.pid % 50)}.${process.pid % 250}`;
