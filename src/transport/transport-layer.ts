@@ -117,14 +117,19 @@ export class TransportLayer implements SipTransport {
     return this.sendTo(req, dest);
   }
 
-  /** RFC 3261 §18.2.2: the request's connection if still open, else received/rport or sent-by. */
+  /**
+   * RFC 3261 §18.2.2: the request's connection if still open; else, on a stream, a new
+   * connection to `received` (or the sent-by host) at the sent-by port — not rport, which is
+   * the port the dead connection came from (RFC 3581 §4 uses rport for UDP only); over UDP,
+   * received/rport or sent-by.
+   */
   async sendResponse(res: SipResponse, source: Source): Promise<SendResult> {
     if (source.transport !== 'UDP' && source.flowId) {
       const conn = this.connections.get(source.flowId);
       if (conn) return this.writeTo(conn, res);
     }
     const via = topVia(res);
-    const rport = via.params.get('rport');
+    const rport = source.transport === 'UDP' ? via.params.get('rport') : undefined;
     const received = via.params.get('received');
     const dest: Destination = {
       transport: source.transport,

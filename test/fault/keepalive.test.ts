@@ -185,6 +185,39 @@ describe('TCP keep-alive against a silent firewall (SPEC §5)', () => {
     expect(metrics).toMatch(/sip_keepalive_failures_total\{transport="TCP",detected_by="keepalive-timeout"\} 1/);
   });
 
+  it('responses owed on a dead connection go out on a new one to the Via sent-by (RFC 3261 §18.2.2): the caller\'s flow dies while it waits, the 200 still reaches it', async () => {
+    const { callee } = await setUp();
+    // A second caller, over TCP this time, registered on its own connection.
+    const tcpCaller = await SipPeer.start({ transport: 'TCP', user: '1001', address: net.epAddr });
+    peers.push(tcpCaller);
+    expect((await tcpCaller.register(SERVER)).status).toBe(200);
+    const call = tcpCaller.call(SERVER, '1002', { sdp: sdp('caller', 40000) });
+    const incoming = await callee.nextIncomingCall();
+    incoming.ring();
+    await call.waitStatus(180);
+    // Let the caller's TCP acknowledge the 180 first: keep-alive probes wait while sent data is
+    // unacknowledged (then only TCP_USER_TIMEOUT or retransmission finds the connection dead).
+    await new Promise((r) => setTimeout(r, 500));
+    const callerFlow = liveFlow(tcpCaller);
+    dropFlow(net, { serverPort: callerFlow.remotePort, endpointPort: callerFlow.localPort });
+    const stale = await event('ConnectionStale', (e) => e.remote === `${net.epAddr}:${callerFlow.localPort}`);
+    // The server had no client transaction on the caller's flow, only a response to give.
+    expect(stale).toMatchObject({ active: [] });
+    // The phone gives its dead connection up too (as its own keep-alive would); its ACK and BYE
+    // then go on a connection of its own.
+    tcpCaller.dropFlow(callerFlow.id);
+
+    const ack = incoming.answer(sdp('callee', 50000));
+    const ok = await call.final();
+    expect(ok.status).toBe(200);
+    const arrived = tcpCaller.messages.find((m) => m.dir === 'in' && m.message.kind === 'response' && m.message.status === 200 && one(m.message, 'cseq') === '1 INVITE');
+    const via = tcpCaller.flows().find((f) => f.id === arrived?.remote.flowId);
+    expect(via).toMatchObject({ direction: 'accepted', localPort: tcpCaller.port });
+    await ack;
+    await call.bye();
+    await incoming.byeReceived();
+  });
+
   it('S3 endpoint gone: the re-open fails within sip-tcp-connect-timeout; the caller gets 503 with a Reason, cause stale-connection-reopen-failed, the DN out of service, nothing left behind', async () => {
     const { server, caller, callee } = await setUp();
     const call = caller.call(SERVER, '1002', { sdp: sdp('caller', 40000) });
