@@ -70,6 +70,14 @@ export class TransportLayer implements SipTransport {
         resolve();
       });
     });
+    // A burst of datagrams while the event loop is busy must wait in the kernel, not be lost:
+    // ask for 4 MiB of receive buffer (the kernel caps it at net.core.rmem_max).
+    try {
+      udp.setRecvBufferSize(4 * 1024 * 1024);
+      udp.setSendBufferSize(4 * 1024 * 1024);
+    } catch (err) {
+      this.log.warn({ err }, 'could not enlarge the UDP socket buffers');
+    }
     this.udp = udp;
     await this.listen(createTcpServer({ noDelay: true }, (s) => this.onAccept(s, 'TCP')), port);
     if (tlsPort > 0) {
