@@ -31,13 +31,6 @@ const alive = (pid) => {
   }
 };
 
-// Namespaces of an earlier run that was killed before it could clean up (its pid is in the name).
-for (const line of execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n')) {
-  const name = line.split(' ')[0] ?? '';
-  const owner = /^sipf(\d+)[se]$/.exec(name)?.[1];
-  if (owner && !alive(Number(owner))) quiet(() => ip('netns', 'del', name));
-}
-
 const id = String(process.pid);
 const srv = `sipf${id}s`;
 const ep = `sipf${id}e`;
@@ -45,9 +38,27 @@ const net = `10.${200 + (process.pid % 50)}.${process.pid % 250}`;
 const srvAddr = `${net}.1`;
 const epAddr = `${net}.2`;
 
+/** Kills what still runs in a namespace (a server a killed test left), then deletes it. */
+function removeNamespace(name) {
+  quiet(() => {
+    const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    for (const pid of pids) quiet(() => process.kill(Number(pid), 'SIGKILL'));
+  });
+  quiet(() => ip('netns', 'del', name));
+}
+
 function cleanup() {
-  quiet(() => ip('netns', 'del', srv));
-  quiet(() => ip('netns', 'del', ep));
+  removeNamespace(srv);
+  removeNamespace(ep);
+  // A veth end that never made it into its namespace is still in ours.
+  quiet(() => ip('link', 'del', `v${id}s`));
+}
+
+// Namespaces of an earlier run that was killed before it could clean up (its pid is in the name).
+for (const line of execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n')) {
+  const name = line.split(' ')[0] ?? '';
+  const owner = /^sipf(\d+)[se]$/.exec(name)?.[1];
+  if (owner && !alive(Number(owner))) removeNamespace(name);
 }
 
 let code = 1;
@@ -69,7 +80,13 @@ try {
     env,
   });
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => vitest.kill(sig));
-  code = await new Promise((resolve) => vitest.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+  code = await new Promise((resolve) => {
+    vitest.on('error', (err) => {
+      console.error(`fault tests: could not start vitest: ${err.message}`);
+      resolve(1);
+    });
+    vitest.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
+  });
 } catch (err) {
   console.error(`fault tests: could not build the namespaces: ${err.stderr?.toString() || err.message}`);
 } finally {

@@ -5,7 +5,7 @@ import type { TransportName } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
-import { calleeDn, controllingLeg, dnOf, type Call, type LegName } from './call.js';
+import { calleeDn, causeOf, controllingLeg, dnOf, type Call, type LegName } from './call.js';
 import type { CallManager } from './call-manager.js';
 import type { Router } from './routing.js';
 import { continueSession, withDirection } from './sdp.js';
@@ -62,7 +62,9 @@ export class CallControl {
     const held = other(holder);
     const sdp = call.sdpTo[held];
     if (!sdp) return fail(409, 'the call has no session description to put on hold');
-    const res = await this.deps.calls.reinvite(call, held, continueSession(sdp, withDirection(sdp, 'sendonly')));
+    // inactive, not sendonly: the holding party's phone is not told and goes on sending, and
+    // the held party must not hear it (there is no music on hold to send instead).
+    const res = await this.deps.calls.reinvite(call, held, continueSession(sdp, withDirection(sdp, 'inactive')));
     if (res.status >= 300) return partyFailure('the held party answered', res);
     if (call.state === 'released') return fail(409, 'the call was released meanwhile');
     call.held = true;
@@ -100,12 +102,16 @@ export class CallControl {
     if (route.kind === 'reject') return fail(route.status === 404 ? 404 : 409, `to: ${route.reason}`);
     const transferee = other(transferor);
     if (call[transferee].allowsRefer) {
+      const transfereeDn = dnOf(call, transferee);
+      // Pending from now on: a second transfer or a hold gets 409 while the REFER is out.
+      call.transfer = { to, transferee, accepted: false };
       const res = await this.refer(call, transferee, transferor, to);
       if (call.state === 'released') return fail(409, 'the call was released meanwhile');
       if (res.status >= 200 && res.status < 300) {
-        this.deps.log.info({ call: call.id, transferee: dnOf(call, transferee), to }, 'transfer by REFER accepted');
-        return { ok: true, status: 202, json: { id: call.id, method: 'refer', transferee: dnOf(call, transferee), to } };
+        this.deps.log.info({ call: call.id, transferee: transfereeDn, to }, 'transfer by REFER accepted');
+        return { ok: true, status: 202, json: { id: call.id, method: 'refer', transferee: transfereeDn, to } };
       }
+      call.transfer = undefined;
       if (!REFER_UNSUPPORTED.has(res.status)) return partyFailure('the transferee refused the REFER', res);
     }
     const moved = this.transferByReinvite(call, transferee, transferor, to, route.targets);
@@ -125,13 +131,16 @@ export class CallControl {
       tx.respond(createResponse(req, 481, undefined, { toTag: dialog?.localTag ?? randomToken(4) }));
       return;
     }
-    const reply = (status: number, extra: { headers?: SipHeader[]; body?: Buffer } = {}): void =>
-      tx.respond(createResponse(req, status, undefined, { toTag: dialog.localTag, ...extra }));
+    const reply = (status: number, reason?: string): void => tx.respond(createResponse(req, status, reason, { toTag: dialog.localTag }));
+    if (!dialog.acceptRemote(req)) {
+      reply(500, 'CSeq Out of Order');
+      return;
+    }
     if (req.method === 'NOTIFY') {
       reply(200);
       const frag = /^SIP\/2\.0 (\d{3})/.exec(req.body.toString('latin1'))?.[1];
       const terminated = (getHeaderValues(req, 'subscription-state')[0] ?? '').trim().toLowerCase().startsWith('terminated');
-      if ((frag !== undefined && Number(frag) >= 200) || terminated) this.finishReferTransfer(call, true, frag);
+      if ((frag !== undefined && Number(frag) >= 200) || terminated) this.finishReferTransfer(call, true, frag === undefined ? undefined : Number(frag));
       return;
     }
     if (req.method === 'BYE') {
@@ -139,16 +148,13 @@ export class CallControl {
       this.finishReferTransfer(call, false, undefined);
       return;
     }
-    if ((req.method === 'INVITE' || req.method === 'UPDATE') && req.body.length > 0) {
-      const prev = call.sdpTo[leg];
-      const answer = prev ? continueSession(prev, withDirection(prev, 'inactive')) : undefined;
-      if (answer) {
-        call.sdpTo[leg] = answer;
-        reply(200, { headers: [{ name: 'Contact', value: dialog.localContact }, { name: 'Content-Type', value: 'application/sdp' }], body: answer });
-        return;
-      }
+    // A new session offer in a dialog that is ending (phones often hold it while the new call
+    // sets up) is declined; the dialog stays as it was (RFC 3261 §14.2).
+    if (req.method === 'INVITE' || req.method === 'UPDATE') {
+      reply(488, 'Call Being Transferred');
+      return;
     }
-    reply(req.method === 'INVITE' ? 488 : 200);
+    reply(200);
   }
 
   /** The leg the API request acts for: the named DN's, or the controlling party's. */
@@ -179,10 +185,16 @@ export class CallControl {
       ],
     });
     return new Promise((resolve) => {
-      const tx = this.deps.calls.send(req, dialog.destination, (res) => {
-        if (res.status >= 200 && res.status < 300 && call.state !== 'released') this.startReferTransfer(call, transferee, transferor, to);
-        resolve(res);
-      });
+      const tx = this.deps.calls.send(
+        req,
+        dialog.destination,
+        (res, info) => {
+          if (res.status >= 200 && res.status < 300 && call.state !== 'released') this.startReferTransfer(call, transferee, transferor, to);
+          else this.deps.calls.legFailed(call, transferee, res, info);
+          resolve(res);
+        },
+        this.deps.calls.reopenOn(call, transferee),
+      );
       if (!tx) resolve(createResponse(req, 503, 'Not Sent'));
     });
   }
@@ -192,23 +204,33 @@ export class CallControl {
     call.transfer = {
       to,
       transferee,
+      accepted: true,
       timer: this.deps.clock.setTimer(ms, () => {
         this.deps.log.warn({ call: call.id }, 'the transferee did not report the transfer outcome; ending the old dialog');
         this.finishReferTransfer(call, true, undefined);
       }),
     };
     this.deps.calls.bye(call, transferor, [TRANSFERRED]);
+    // The transferor is done with: a later release must not send it a second BYE.
+    this.deps.calls.forgetDialog(call, transferor);
   }
 
-  /** Ends the old call of a REFER based transfer; `byeTransferee` unless it hung up itself. */
-  private finishReferTransfer(call: Call, byeTransferee: boolean, outcome: string | undefined): void {
+  /**
+   * Ends the old call of a REFER based transfer; `byeTransferee` unless it hung up itself.
+   * `outcome` is the final status the transferee reported for its new call: a failure
+   * (≥ 300) is the call's release cause (the transferor has left already: single step).
+   */
+  private finishReferTransfer(call: Call, byeTransferee: boolean, outcome: number | undefined): void {
     const transfer = call.transfer;
     if (!transfer || call.state === 'released') return;
-    transfer.timer.cancel();
-    if (byeTransferee) this.deps.calls.bye(call, transfer.transferee, [TRANSFERRED]);
+    transfer.timer?.cancel();
+    const failed = outcome !== undefined && outcome >= 300;
+    if (byeTransferee) {
+      this.deps.calls.bye(call, transfer.transferee, [failed ? { name: 'Reason', value: `SIP;cause=${outcome};text="transfer failed"` } : TRANSFERRED]);
+    }
     this.deps.log.info({ call: call.id, to: transfer.to, outcome }, 'transfer by REFER finished');
     call.transfer = undefined;
-    this.deps.calls.release(call, 'normal');
+    this.deps.calls.release(call, failed ? causeOf(outcome) : 'normal', outcome);
   }
 
   /**
@@ -227,12 +249,15 @@ export class CallControl {
       startedAt: this.deps.clock.now(),
       a: { tag: dialog?.localTag ?? '', acked: true, ...(dialog ? { dialog } : {}), ...(ok ? { ok } : {}), ...(call[transferee].allowsRefer ? { allowsRefer: true } : {}) },
       b: { targets: [], index: 0, cancelled: false },
-      offer: { body: call.sdpTo[transferor] ?? Buffer.alloc(0), contentType: 'application/sdp', maxForwards: 70 },
+      // No offer: the new party makes one, and the transferee answers it (RFC 3725 flow I).
+      offer: { body: Buffer.alloc(0), maxForwards: 70 },
       sdpTo: call.sdpTo[transferee] ? { a: call.sdpTo[transferee] } : {},
       held: false,
       pendingReinvite: { a: false, b: false },
     };
     this.deps.calls.bye(call, transferor, [TRANSFERRED]);
+    this.deps.calls.forgetDialog(call, transferor);
+    // The transferee's dialog moves to the new call (with its 2xx retransmitter, if any).
     call[transferee].dialog = undefined;
     call[transferee].ok = undefined;
     this.deps.calls.release(call, 'normal');

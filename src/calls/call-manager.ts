@@ -3,7 +3,7 @@ import { OkRetransmitter } from '../dialog/ok-retransmitter.js';
 import type { Directory } from '../directory/directory.js';
 import type { CallRecordStore } from '../registrar/store.js';
 import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
-import { parseNameAddr } from '../sip/name-addr.js';
+import { parseNameAddr, tagOf } from '../sip/name-addr.js';
 import { createResponse } from '../sip/response.js';
 import { buildCancel } from '../transaction/build-cancel.js';
 import { REOPEN_FAILED } from '../transaction/flow-recovery.js';
@@ -165,7 +165,7 @@ export class CallManager {
     if (call.state === 'released') return;
     call.a.ok?.stop();
     call.b.ok?.stop();
-    call.transfer?.timer.cancel();
+    call.transfer?.timer?.cancel();
     call.state = 'released';
     call.cause = cause;
     call.endedAt = this.deps.clock.now();
@@ -206,7 +206,43 @@ export class CallManager {
 
   /** Whether a dead connection may be re-opened for a request on `leg` (not to a voip-service DN, SPEC §5.4). */
   reopenOn(call: Call, leg: LegName): boolean {
-    return leg === 'a' || call.b.targets[call.b.index]?.type !== 'voip-service';
+    const type = leg === 'b' ? call.b.targets[call.b.index]?.type : this.deps.directory.get(call.from)?.options.type;
+    return type !== 'voip-service';
+  }
+
+  /**
+   * A request the server sent in one leg's dialog (a relayed or its own re-INVITE, UPDATE,
+   * INFO, REFER…) failed so that the leg is gone: no answer (timeout), its connection could not
+   * be (re-)opened, or 481 (the far end has no such dialog). Then the DN goes out of service
+   * (for a local failure), the other leg gets BYE with a Reason and the call is released
+   * (SPEC §4, §5.3). Returns true when it did so.
+   */
+  legFailed(call: Call, leg: LegName, res: SipResponse, info: FinalInfo): boolean {
+    if (call.state === 'released') return false;
+    const local = info.local !== false;
+    if (!local && res.status !== 481 && res.status !== 408) return false;
+    const dn = leg === 'a' ? call.from : calleeDn(call);
+    const stale = info.local === 'transport-error' && info.cause.code === REOPEN_FAILED;
+    if (local && this.deps.directory.get(dn)) {
+      this.deps.directory.setState(dn, 'out-of-service', info.local === 'timeout' ? `${res.status} no response in the call` : `transport error in the call: ${info.local === 'transport-error' ? info.cause.message : ''}`);
+    }
+    const cause: ReleaseCause = stale ? 'stale-connection-reopen-failed' : info.local === 'transport-error' ? 'transport-failure' : res.status === 481 ? 'normal' : 'timeout';
+    const text = stale ? 'stale connection could not be re-opened' : info.local === 'transport-error' ? 'transport failure' : res.status === 481 ? 'the other party has left the call' : 'no response';
+    this.deps.log.warn({ call: call.id, leg, dn, status: res.status, cause }, 'a leg of the call is gone: releasing the call');
+    this.bye(call, leg === 'a' ? 'b' : 'a', [{ name: 'Reason', value: `SIP;cause=${res.status};text="${text}"` }]);
+    this.release(call, cause, res.status);
+    return true;
+  }
+
+  /** The leg's dialog is over (BYE sent after a transfer): nothing more goes to it or comes from it. */
+  forgetDialog(call: Call, leg: LegName): void {
+    const dialog = call[leg].dialog;
+    if (!dialog) return;
+    call[leg].dialog = undefined;
+    if (leg === 'a') call.a.ok?.stop();
+    else call.b.ok?.stop();
+    const other = call[leg === 'a' ? 'b' : 'a'].dialog;
+    if (other?.callId !== dialog.callId && this.byDialogCallId.get(dialog.callId) === call) this.byDialogCallId.delete(dialog.callId);
   }
 
   /** Keeps a call made elsewhere (MakeCall) so the API and in-dialog requests find it. */
@@ -242,7 +278,7 @@ export class CallManager {
       call.b.tx = this.deps.transactions.sendRequest(invite, target.destination, {
         onProvisional: (res) => this.onCalleeProvisional(call, res),
         onFinal: (res, info, tx) => this.onCalleeFinal(call, res, info, tx),
-        onAdditional2xx: (res, _source, tx) => this.ackAndBye(res, tx),
+        onAdditional2xx: (res, _source, tx) => this.onAdditional2xx(call, res, tx),
         // SPEC §5.4: no re-open within a transaction to a voip-service DN; it fails over instead.
         reopen: target.type !== 'voip-service',
       });
@@ -302,7 +338,8 @@ export class CallManager {
     const sentTo = flow ? { ...tx.destination, ...(flow.flowId !== undefined ? { flowId: flow.flowId } : {}) } : tx.destination;
     call.b.dialog = Dialog.asUac(tx.request, res, sentTo, `<${this.deps.contactFor(call.from, tx.destination.transport)}>`);
     call.b.allowsRefer = allowsRefer(res);
-    this.ack(call.b.dialog, call.b.dialog.localSeq);
+    // A transfer by re-INVITE sends its ACK later, with the transferee's answer.
+    if (call.origin !== 'transfer') this.ackCallee(call);
     this.byDialogCallId.set(call.b.dialog.callId, call);
     if (call.offer.body.length > 0) call.sdpTo.b = call.offer.body;
     const a = call.a;
@@ -319,11 +356,14 @@ export class CallManager {
       this.deps.transport.sendRequest(ack, a.dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
       call.a.acked = true;
       if (res.body.length > 0) call.sdpTo.a = res.body;
-    } else if (a.dialog && res.body.length > 0) {
-      // Transfer by re-INVITE: the transferee's session now goes on with the new callee.
-      const offer = continueSession(call.sdpTo.a, res.body);
-      void this.reinvite(call, 'a', offer).then((answer) => {
-        if (answer.status >= 300 && call.state !== 'released') this.releaseCall(call, 'rejected', `SIP;cause=${answer.status};text="transferee refused the new session"`);
+    } else if (a.dialog) {
+      // Transfer by re-INVITE (RFC 3725 flow I): the new callee answered our offerless INVITE
+      // with an offer; the transferee gets it in a re-INVITE (as the next version of its
+      // session) and its answer goes to the callee in the ACK.
+      this.joinTransferee(call, res).catch((err: unknown) => {
+        this.deps.log.error({ err, call: call.id }, 'transfer: joining the transferee failed');
+        this.ackCallee(call);
+        this.releaseCall(call, 'rejected', 'SIP;cause=500;text="transfer failed"');
       });
     }
     if (a.dialog) this.byDialogCallId.set(a.dialog.callId, call);
@@ -344,24 +384,78 @@ export class CallManager {
     return new Promise((resolve) => {
       const req = dialog.createRequest('INVITE', { body: sdp, contentType: 'application/sdp' });
       const seq = dialog.localSeq;
-      const tx = this.send(req, dialog.destination, (res) => {
-        call.pendingReinvite[leg === 'a' ? 'b' : 'a'] = false;
-        if (res.status >= 200 && res.status < 300) {
-          this.ack(dialog, seq);
-          call.sdpTo[leg] = sdp;
-        }
-        resolve(res);
-      }, this.reopenOn(call, leg));
+      // A party that sends 1xx and never a final response stops timer B: CANCEL it after 64*T1.
+      const guard = this.deps.clock.setTimer(64 * this.deps.timers.t1, () => {
+        if (tx?.active) this.sendCancel(tx, [{ name: 'Reason', value: 'SIP;cause=408;text="no final response"' }]);
+      });
+      const tx = this.send(
+        req,
+        dialog.destination,
+        (res, info) => {
+          guard.cancel();
+          call.pendingReinvite[leg === 'a' ? 'b' : 'a'] = false;
+          if (res.status >= 200 && res.status < 300) {
+            this.ack(dialog, seq);
+            call.sdpTo[leg] = sdp;
+          } else {
+            this.legFailed(call, leg, res, info);
+          }
+          resolve(res);
+        },
+        this.reopenOn(call, leg),
+      );
       if (!tx) {
+        guard.cancel();
         call.pendingReinvite[leg === 'a' ? 'b' : 'a'] = false;
         resolve(createResponse(req, 503, 'Not Sent'));
       }
     });
   }
 
+  /** ACKs the callee's 2xx to the call's INVITE (with `body` as the answer, for a late offer) and keeps the ACK for retransmitted 2xx. */
+  private ackCallee(call: Call, body?: Buffer): void {
+    const dialog = call.b.dialog;
+    if (!dialog || call.b.ack) return;
+    const ack = dialog.createRequest('ACK', { cseq: 1, ...(body && body.length > 0 ? { body, contentType: 'application/sdp' } : {}) });
+    call.b.ack = ack;
+    this.deps.transport.sendRequest(ack, dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
+  }
+
+  private async joinTransferee(call: Call, res: SipResponse): Promise<void> {
+    if (res.body.length === 0) {
+      this.ackCallee(call);
+      this.releaseCall(call, 'rejected', 'SIP;cause=488;text="the new party made no offer"');
+      return;
+    }
+    const answer = await this.reinvite(call, 'a', continueSession(call.sdpTo.a, res.body));
+    if (call.state === 'released') return;
+    if (answer.status >= 300) {
+      this.ackCallee(call);
+      this.releaseCall(call, 'rejected', `SIP;cause=${answer.status};text="the transferee refused the new session"`);
+      return;
+    }
+    call.sdpTo.b = answer.body;
+    this.ackCallee(call, answer.body);
+  }
+
   /** The ACK for a 2xx to the INVITE with CSeq `cseq` on `dialog` (not a transaction: straight to the transport). */
   ack(dialog: Dialog, cseq: number): void {
     this.deps.transport.sendRequest(dialog.createRequest('ACK', { cseq }), dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
+  }
+
+  /**
+   * A 2xx after the first final response: the callee retransmitting its 2xx (our ACK was lost,
+   * or is not sent yet) gets the same ACK again (§13.2.2.4); a 2xx from another fork, or one
+   * for a call already gone, is ACKed and BYEd.
+   */
+  private onAdditional2xx(call: Call, res: SipResponse, tx: ClientTransaction): void {
+    const dialog = call.b.dialog;
+    if (dialog && call.state !== 'released' && tagOf(getHeaderValues(res, 'to')[0] ?? '') === dialog.remoteTag) {
+      const ack = call.b.ack;
+      if (ack) this.deps.transport.sendRequest(ack, dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not re-sent'));
+      return;
+    }
+    this.ackAndBye(res, tx);
   }
 
   /** A 2xx nobody wants (after CANCEL, or from a second fork): ACK it, then BYE (§15). */
@@ -388,7 +482,7 @@ export class CallManager {
   sendCancel(tx: ClientTransaction, headers: SipHeader[]): void {
     if (!tx.active) return;
     tx.noteCancelSent();
-    this.send(buildCancel(tx.request, headers), tx.destination, () => undefined);
+    this.send(buildCancel(tx.request, headers), tx.destination, () => undefined, tx.reopen);
   }
 
   /**

@@ -53,6 +53,8 @@ export interface CalleeLeg {
    */
   cancelOnProvisional?: SipHeader[];
   allowsRefer?: boolean;
+  /** The ACK sent for the callee's 2xx, sent again if that 2xx is retransmitted. */
+  ack?: SipRequest;
 }
 
 export type LegName = 'a' | 'b';
@@ -61,8 +63,10 @@ export type LegName = 'a' | 'b';
 export interface PendingTransfer {
   to: string;
   transferee: LegName;
+  /** The REFER got a 2xx: the transferor has been sent BYE. */
+  accepted: boolean;
   /** Ends the old dialog if the transferee neither reports the outcome nor hangs up. */
-  timer: TimerHandle;
+  timer?: TimerHandle;
 }
 
 /** One call: two legs joined by the server (SPEC §6). */

@@ -36,7 +36,7 @@ export class InDialogRelay {
       return;
     }
     const { call, leg } = found;
-    if (call.transfer) {
+    if (call.transfer && (leg === call.transfer.transferee || call.transfer.accepted)) {
       this.control.onTransferDialogRequest(call, leg, tx, req);
       return;
     }
@@ -76,7 +76,7 @@ export class InDialogRelay {
     const out = target.createRequest(req.method, { body: req.body, ...(contentType !== undefined ? { contentType } : {}) });
     const outSeq = target.localSeq;
     const offer = (isInvite || req.method === 'UPDATE') && req.body.length > 0;
-    this.calls.send(out, target.destination, (res) => {
+    this.calls.send(out, target.destination, (res, info) => {
       if (isInvite) call.pendingReinvite[leg] = false;
       const accepted = res.status >= 200 && res.status < 300;
       if (offer && accepted) {
@@ -100,6 +100,8 @@ export class InDialogRelay {
         ok.start(tx, answer, isReliable(tx.source.transport), () => this.log.warn({ call: call.id }, 'no ACK for a re-INVITE 2xx'));
       } else {
         tx.respond(answer);
+        // The other party is gone (no answer, its connection lost, 481): end the call.
+        this.calls.legFailed(call, other, res, info);
       }
     }, this.calls.reopenOn(call, other));
   }

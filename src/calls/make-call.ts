@@ -1,5 +1,6 @@
 import { Dialog } from '../dialog/dialog.js';
 import { getHeaderValues, SIP_VERSION, type SipRequest, type SipResponse } from '../sip/message.js';
+import { REOPEN_FAILED } from '../transaction/flow-recovery.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { ClientTransaction, FinalInfo } from '../transaction/types.js';
 import type { TransportName } from '../transport/types.js';
@@ -101,19 +102,22 @@ export class MakeCall {
 
   private originatorAnswered(call: Call, res: SipResponse, info: FinalInfo, tx: ClientTransaction, targets: Call['b']['targets'], contact: string): void {
     if (res.status < 200 || res.status >= 300) {
-      if (call.state !== 'released') this.deps.calls.release(call, info.local === 'transport-error' ? 'transport-failure' : causeOf(res.status), res.status);
+      if (call.state === 'released') return;
+      const cause = info.local === 'transport-error' ? (info.cause.code === REOPEN_FAILED ? 'stale-connection-reopen-failed' : 'transport-failure') : causeOf(res.status);
+      this.deps.calls.release(call, cause, res.status);
       return;
     }
     const flow = tx.flow;
     const sentTo = flow?.flowId !== undefined ? { ...tx.destination, flowId: flow.flowId } : tx.destination;
     call.a.dialog = Dialog.asUac(tx.request, res, sentTo, `<${contact}>`);
     call.a.allowsRefer = allowsRefer(res);
-    this.deps.calls.track(call, call.a.dialog);
     if (call.state === 'released') {
-      // Released while `from` was ringing and it answered anyway: ACK and BYE.
+      // Released while `from` was ringing and it answered anyway: ACK and BYE (the call stays
+      // out of the call table: nothing more belongs to it).
       this.deps.calls.hangUpOriginator(call, 'SIP;cause=487;text="call released"');
       return;
     }
+    this.deps.calls.track(call, call.a.dialog);
     const type = getHeaderValues(res, 'content-type')[0];
     call.offer = { body: res.body, ...(type !== undefined ? { contentType: type } : {}), maxForwards: 70 };
     call.state = 'dialing';

@@ -137,7 +137,9 @@ export class FlowRecovery {
       group.txs.push(tx);
       byDestination.set(key, group);
     }
-    for (const { dest, txs } of byDestination.values()) void this.reopen(facts, dest, txs, log);
+    for (const { dest, txs } of byDestination.values()) {
+      this.reopen(facts, dest, txs, log).catch((err: unknown) => log.error({ err }, 're-open failed unexpectedly'));
+    }
   }
 
   private async reopen(facts: ConnectionFacts, dest: Destination & { transport: StreamName }, txs: ClientTransaction[], log: Logger): Promise<void> {

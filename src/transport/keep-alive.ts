@@ -72,17 +72,27 @@ function sockopts(): Ffi {
     }) as unknown as { value: number; errnoCode: number };
     if (value !== 0) throw new TransportError('SOCKOPT_FAILED', `${name} failed with errno ${errnoCode}`);
   };
+  // Every pointer made here is freed once used (they are Rust allocations).
+  const free = (ptrs: ReturnType<typeof lib.createPointer>): void =>
+    lib.freePointer({ paramsType: ptrs.map(() => DataType.I32), paramsValue: ptrs, pointerType: lib.PointerType.RsPointer });
   ffi = {
     get(fd, level, name) {
-      const [value] = lib.createPointer({ paramsType: [DataType.I32], paramsValue: [0] });
-      const [length] = lib.createPointer({ paramsType: [DataType.I32], paramsValue: [4] });
-      call('getsockopt', [fd, level, name, value, length]);
-      const [out] = lib.restorePointer({ retType: [DataType.I32], paramsValue: [value as NonNullable<typeof value>] });
-      return Number(out);
+      const ptrs = lib.createPointer({ paramsType: [DataType.I32, DataType.I32], paramsValue: [0, 4] });
+      try {
+        call('getsockopt', [fd, level, name, ptrs[0], ptrs[1]]);
+        const [out] = lib.restorePointer({ retType: [DataType.I32], paramsValue: [ptrs[0] as NonNullable<(typeof ptrs)[0]>] });
+        return Number(out);
+      } finally {
+        free(ptrs);
+      }
     },
     set(fd, level, name, v) {
-      const [value] = lib.createPointer({ paramsType: [DataType.I32], paramsValue: [v] });
-      call('setsockopt', [fd, level, name, value, 4]);
+      const ptrs = lib.createPointer({ paramsType: [DataType.I32], paramsValue: [v] });
+      try {
+        call('setsockopt', [fd, level, name, ptrs[0], 4]);
+      } finally {
+        free(ptrs);
+      }
     },
   };
   return ffi;

@@ -91,7 +91,7 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('call control over %s: hold
     }
   });
 
-  it('HoldCall: the held party gets a re-INVITE with its session marked sendonly (version + 1); RetrieveCall: sendrecv again', async () => {
+  it('HoldCall: the held party gets a re-INVITE with its session marked inactive (version + 1); RetrieveCall: sendrecv again', async () => {
     const { call, incoming, id } = await establish(WITHOUT_REFER);
 
     // Default: the callee (the party that took the call) holds the caller.
@@ -100,7 +100,7 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('call control over %s: hold
     const reinvite = await call.nextRequest('INVITE');
     // The callee's session as the caller last saw it: o= version 2, one session-level direction.
     expect(text(reinvite.request)).toBe(
-      ['v=0', 'o=callee 7 2 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'a=sendonly', 'm=audio 50000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n'),
+      ['v=0', 'o=callee 7 2 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'a=inactive', 'm=audio 50000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n'),
     );
     expect(reinvite.response?.status).toBe(200);
     await reinvite.waitAck();
@@ -115,7 +115,7 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('call control over %s: hold
     const again = await call.nextRequest('INVITE');
     expect(text(again.request)).toContain('o=callee 7 3 IN IP4 127.0.0.1');
     expect(text(again.request)).toContain('a=sendrecv');
-    expect(text(again.request)).not.toContain('a=sendonly');
+    expect(text(again.request)).not.toContain('a=inactive');
     await again.waitAck();
     expect(await event('EventRetrieved', (e) => e.callId === id)).toMatchObject({ dn: calleeDn, otherDn: callerDn });
 
@@ -123,7 +123,7 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('call control over %s: hold
     expect((await post(server.api, `/calls/${id}/hold`, { dn: callerDn })).status).toBe(200);
     const toCallee = await incoming.nextRequest('INVITE');
     expect(text(toCallee.request)).toContain('o=caller 7 2 IN IP4 127.0.0.1');
-    expect(text(toCallee.request)).toContain('a=sendonly');
+    expect(text(toCallee.request)).toContain('a=inactive');
     await toCallee.waitAck();
     expect((await post(server.api, `/calls/${id}/retrieve`)).status).toBe(200);
     expect(text((await incoming.nextRequest('INVITE')).request)).toContain('a=sendrecv');
@@ -155,6 +155,8 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('call control over %s: hold
     expect(one(refer.request, 'referred-by')).toContain(`sip:${calleeDn}@`);
     const bye = await incoming.byeReceived();
     expect(one(bye.request, 'reason')).toBe('SIP;cause=200;text="call transferred"');
+    // While the REFER is out and after it, the call takes no other control request.
+    expect((await post(server.api, `/calls/${id}/hold`)).status).toBe(409);
 
     // The caller does what REFER asks: a new call to the target, then reports the outcome.
     const next = caller.call(server.port, referTo.replace(/^sip:([^@]+)@.*$/, '$1'), { sdp: CALLER_SDP, headers: [{ name: 'Referred-By', value: one(refer.request, 'referred-by') }] });
@@ -175,9 +177,41 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('call control over %s: hold
     const oldBye = await call.byeReceived();
     expect(one(oldBye.request, 'reason')).toBe('SIP;cause=200;text="call transferred"');
     expect(await event('EventReleased', (e) => e.callId === id)).toMatchObject({ cause: 'normal' });
+    // The transferor was sent BYE once, and nothing after it.
+    expect(callee.received('BYE')).toHaveLength(1);
 
     await next.bye();
     await atTarget.byeReceived();
+  });
+
+  it('SingleStepTransfer by REFER that fails: the transferee reports 486 in its NOTIFY; its old dialog is ended with that reason, cause busy', async () => {
+    const { call, incoming, id } = await establish(WITH_REFER);
+    call.answerWith('REFER', { status: 202 });
+    expect((await post(server.api, `/calls/${id}/transfer`, { to: targetDn })).status).toBe(202);
+    await call.nextRequest('REFER');
+    await incoming.byeReceived();
+    const reinvite = await call.request('INVITE', { body: sdp('caller', 40000, 2, 'sendonly') });
+    expect(reinvite.status).toBe(488);
+    const notify = await call.request('NOTIFY', {
+      body: 'SIP/2.0 486 Busy Here\r\n',
+      contentType: 'message/sipfrag;version=2.0',
+      headers: [
+        { name: 'Event', value: 'refer' },
+        { name: 'Subscription-State', value: 'terminated;reason=noresource' },
+      ],
+    });
+    expect(notify.status).toBe(200);
+    expect(one((await call.byeReceived()).request, 'reason')).toBe('SIP;cause=486;text="transfer failed"');
+    expect(await event('EventReleased', (e) => e.callId === id)).toMatchObject({ cause: 'busy' });
+  });
+
+  it('a party that answers a relayed re-INVITE with 481 has left: the other party gets the 481, then BYE with a Reason', async () => {
+    const { call, incoming, id } = await establish(WITHOUT_REFER);
+    incoming.answerWith('INVITE', { status: 481 });
+    expect((await call.reinvite(sdp('caller', 40000, 2, 'sendonly'))).status).toBe(481);
+    const bye = await call.byeReceived();
+    expect(one(bye.request, 'reason')).toBe('SIP;cause=481;text="the other party has left the call"');
+    expect(await event('EventReleased', (e) => e.callId === id)).toMatchObject({ cause: 'normal', status: 481 });
   });
 
   it('SingleStepTransfer by re-INVITE when the caller does not allow REFER: target gets the caller\'s session, the caller the target\'s', async () => {
@@ -190,14 +224,19 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('call control over %s: hold
     expect(one((await incoming.byeReceived()).request, 'reason')).toBe('SIP;cause=200;text="call transferred"');
     expect(await event('EventReleased', (e) => e.callId === id)).toMatchObject({ cause: 'normal' });
 
+    // RFC 3725 flow I: the target is called without an offer; its offer goes to the caller in a
+    // re-INVITE (as the next version of the session the caller had: o= of the callee, version
+    // 2); the caller's answer comes back to the target in the ACK.
+    const callerAnswer = sdp('caller', 40000, 2);
+    call.answerWith('INVITE', { status: 200, body: callerAnswer });
     const atTarget = await target.nextIncomingCall();
-    expect(text(atTarget.invite)).toBe(CALLER_SDP);
+    expect(atTarget.invite.body.length).toBe(0);
     expect(one(atTarget.invite, 'from')).toContain(`sip:${callerDn}@`);
-    await atTarget.answer(TARGET_SDP);
+    const targetAck = atTarget.answer(TARGET_SDP);
     const reinvite = await call.nextRequest('INVITE');
-    // The target's session, as the next version of the session the caller had (o= of the callee).
     expect(text(reinvite.request)).toBe(TARGET_SDP.replace('o=target 7 1', 'o=callee 7 2'));
     await reinvite.waitAck();
+    expect(text(await targetAck)).toBe(callerAnswer);
     expect(await event('EventEstablished', (e) => e.callId === newId)).toMatchObject({ from: callerDn, to: targetDn });
     expect((await getJson<{ state: string; from: string; calleeDn: string }>(server.api, `/calls/${newId}`)).body).toMatchObject({
       state: 'established',

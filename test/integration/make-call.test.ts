@@ -106,7 +106,7 @@ describe('MakeCall and ReleaseCall over HTTP', () => {
     expect(held.status).toBe(200);
     const reinvite = await atBob.nextRequest('INVITE');
     expect(reinvite.request.body.toString()).toContain('o=alice 1 2 IN IP4');
-    expect(reinvite.request.body.toString()).toContain('a=sendonly');
+    expect(reinvite.request.body.toString()).toContain('a=inactive');
     expect(await events.next((e) => e.event === 'EventHeld' && e.callId === id)).toMatchObject({ dn: '1001', otherDn: '1002' });
     await atAlice.bye();
     await atBob.byeReceived();
