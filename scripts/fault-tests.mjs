@@ -75,7 +75,10 @@ try {
     ip('-n', ns, 'link', 'set', dev, 'up');
   }
   const env = { ...process.env, SIPF_SRV_NS: srv, SIPF_EP_NS: ep, SIPF_SRV_ADDR: srvAddr, SIPF_EP_ADDR: epAddr };
-  const vitest = spawn('ip', ['netns', 'exec', ep, process.execPath, 'node_modules/vitest/vitest.mjs', 'run', '--config', 'vitest.fault.config.ts', ...process.argv.slice(2)], {
+  // Another vitest config may be given (bench/stale runs in the same namespaces).
+  const args = process.argv.slice(2);
+  const config = args.includes('--config') ? [] : ['--config', 'vitest.fault.config.ts'];
+  const vitest = spawn('ip', ['netns', 'exec', ep, process.execPath, 'node_modules/vitest/vitest.mjs', 'run', ...config, ...args], {
     stdio: 'inherit',
     env,
   });

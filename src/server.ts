@@ -120,10 +120,11 @@ export class SipServer {
       { defaultExpiresS: t['registrar-default-expires'], minExpiresS: t['registrar-min-expires'] },
     );
     this.ua.handle('REGISTER', (tx, req) => this.registrar.handleRegister(tx, req));
-    this.transport.events.on('connectionClosed', (e) => this.registrar.flowClosed(e.id));
+    // The re-open goes first: the bookkeeping below (a store write per binding) must not delay it.
     this.recovery = t['sip-enable-tcp-keep-alive']
       ? new FlowRecovery({ transport: this.transport, transactions: this.transactions, clock: this.clock, log: this.log.child({ layer: 'flows' }) })
       : undefined;
+    this.transport.events.on('connectionClosed', (e) => this.registrar.flowClosed(e.id));
     this.oos = new OosChecker({
       directory: this.directory,
       transactions: this.transactions,

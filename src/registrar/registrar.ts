@@ -118,8 +118,9 @@ export class Registrar {
   flowClosed(flowId: string): void {
     for (const b of this.allBindings()) {
       if (b.flowId !== flowId) continue;
+      // In memory only: a store write per closed connection would hold up the re-opens when
+      // many connections die at once, and stored stream bindings are loaded as dead anyway.
       b.flowState = 'dead';
-      this.persist(b);
       this.log.info({ dn: b.aor, contact: b.contact, flowId }, 'registered flow closed');
     }
   }

@@ -37,6 +37,8 @@ export interface StartOptions {
    * HTTP on `address` with fixed ports (5060, 5061, 8080: the namespace is the test's own).
    */
   netns?: { name: string; address: string };
+  /** Log level (default debug); below info, readiness is asked of /health. */
+  logLevel?: string;
 }
 
 /**
@@ -62,7 +64,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       store: `sqlite:${join(dir, 'state.db')}`,
       ...opts.tserver,
     },
-    log: { level: 'debug' },
+    log: { level: opts.logLevel ?? 'debug' },
     dns: opts.dns ?? {},
   };
   const file = join(dir, 'config.yaml');
@@ -74,22 +76,40 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const apiBase = `http://${address}:${httpPort}`;
+  const token = ns ? 'fault-test-token' : undefined;
   await new Promise<void>((resolve, reject) => {
+    let done = false;
+    const finish = (): void => {
+      done = true;
+      proc.stdout?.off('data', check);
+      resolve();
+    };
     const check = (): void => {
-      if (out.includes('control API up')) {
-        proc.stdout?.off('data', check);
-        resolve();
-      }
+      if (out.includes('control API up')) finish();
     };
     proc.stdout?.on('data', check);
+    // Below info level the line is not logged: ask /health instead.
+    const poll = async (): Promise<void> => {
+      while (!done && proc.exitCode === null) {
+        try {
+          const res = await fetch(`${apiBase}/health`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+          if (res.ok) return finish();
+        } catch {
+          /* not up yet */
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    if (opts.logLevel === 'warn' || opts.logLevel === 'error') void poll();
     void exited.then((code) => reject(new Error(`server exited with ${code} before listening:\n${out}`)));
   });
   return {
     port,
     tlsPort,
     httpPort,
-    api: `http://${address}:${httpPort}`,
-    ...(ns ? { token: 'fault-test-token' } : {}),
+    api: apiBase,
+    ...(token ? { token } : {}),
     dir,
     proc,
     output: () => out,
