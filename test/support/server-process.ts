@@ -69,9 +69,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   };
   const file = join(dir, 'config.yaml');
   writeFileSync(file, stringify(config));
+  // SIP_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": to profile the server a test or bench runs.
+  const nodeArgs = (process.env.SIP_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const proc = ns
-    ? spawn('ip', ['netns', 'exec', ns.name, process.execPath, CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn('ip', ['netns', 'exec', ns.name, process.execPath, ...nodeArgs, CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, [...nodeArgs, CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
