@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { lineChart, median, percentile, writeReport } from '../report/report.mjs';
 import { EventStream, type ApiEvent } from '../../test/support/api-client.js';
-import { clearRules, faultNet, setServerKeepAliveSysctls } from '../../test/support/netns.js';
+import { clearRules, faultNet, serverSendQueuesEmpty, setServerKeepAliveSysctls } from '../../test/support/netns.js';
 import { startServer, type RunningServer } from '../../test/support/server-process.js';
 import { SipPeer, type IncomingCall, type PeerCall } from '../../test/support/sip-peer.js';
 
@@ -105,7 +105,8 @@ it.each(KS)('K = %i ringing calls whose connections are dropped at once', async 
       calls.push(...placed);
       incoming.push(...arrived);
     }
-    await new Promise((r) => setTimeout(r, 500)); // let the TCP ACKs of the 180s go out
+    // Keep-alive probes only start on connections with nothing unacknowledged (the 180s' ACKs).
+    await serverSendQueuesEmpty(net, callees.map((p) => `${net.epAddr}:${p.flows().find((f) => f.direction === 'opened')?.localPort ?? 0}`));
     const mark = events.events.length;
 
     const dropped = Date.now();

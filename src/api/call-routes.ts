@@ -5,7 +5,8 @@ import type { CallControl, ControlResult } from '../calls/call-control.js';
 import type { MakeCall } from '../calls/make-call.js';
 import { HttpError } from './http-error.js';
 import type { Router } from './router.js';
-import { hostPort, isoTime } from './views.js';
+import { hostPort } from '../util/host-port.js';
+import { isoTime } from './views.js';
 
 /** What the control API uses of the call manager. */
 export type CallsView = Pick<CallManager, 'all' | 'get' | 'releaseCall'>;
@@ -35,7 +36,7 @@ export function callView(call: Call): CallView {
     to: call.to,
     calleeDn: calleeDn(call),
     state: call.state,
-    held: call.held,
+    held: call.heldBy !== undefined,
     startedAt: isoTime(call.startedAt),
     answeredAt: call.answeredAt === undefined ? null : isoTime(call.answeredAt),
     legs: {

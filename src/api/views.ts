@@ -3,6 +3,7 @@ import type { Dn, DnState } from '../directory/dn.js';
 import type { Binding, BindingTransport, FlowState } from '../registrar/binding.js';
 import type { Connection, ConnectionOrigin, ConnectionState } from '../transport/connection.js';
 import type { KeepAliveInfo } from './api-context.js';
+import { hostPort } from '../util/host-port.js';
 
 /**
  * The JSON shapes of the control API (SPEC §7) and the functions that build them from the
@@ -102,10 +103,6 @@ export function connectionView(conn: Connection, keepAlive: KeepAliveInfo, activ
   };
 }
 
-/** "a:p", with IPv6 addresses in brackets. */
-export function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
 
 /** ISO 8601 for a Clock time in ms. */
 export function isoTime(ms: number): string {

@@ -56,41 +56,35 @@ export class CallControl {
   async hold(call: Call, dn?: string): Promise<ControlResult> {
     const holder = this.legOf(call, dn);
     if (typeof holder !== 'string') return holder;
-    const busy = this.busy(call);
-    if (busy) return busy;
-    if (call.held) return fail(409, 'the call is already held');
-    const held = other(holder);
-    const sdp = call.sdpTo[held];
-    if (!sdp) return fail(409, 'the call has no session description to put on hold');
-    // inactive, not sendonly: the holding party's phone is not told and goes on sending, and
-    // the held party must not hear it (there is no music on hold to send instead).
-    const res = await this.deps.calls.reinvite(call, held, continueSession(sdp, withDirection(sdp, 'inactive')));
-    if (res.status >= 300) return partyFailure('the held party answered', res);
-    if (call.state === 'released') return fail(409, 'the call was released meanwhile');
-    call.held = true;
-    call.heldBy = { leg: holder, by: 'api' };
-    this.deps.calls.emit('EventHeld', call, dnOf(call, holder), dnOf(call, held));
-    return { ok: true, status: 200, json: { id: call.id, held: true, dn: dnOf(call, holder) } };
+    if (call.heldBy) return this.busy(call) ?? fail(409, 'the call is already held');
+    return this.changeHold(call, holder, true);
   }
 
   async retrieve(call: Call, dn?: string): Promise<ControlResult> {
     const asked = this.legOf(call, dn);
     if (typeof asked !== 'string') return asked;
+    if (!call.heldBy) return this.busy(call) ?? fail(409, 'the call is not held');
+    if (call.heldBy.by !== 'api') return fail(409, 'the call was put on hold by a phone; only that phone can retrieve it');
+    return this.changeHold(call, call.heldBy.leg, false);
+  }
+
+  /**
+   * Re-INVITEs the party `holder` holds (or held) with the session it had, marked inactive
+   * (hold) or sendrecv (retrieve). inactive, not sendonly: the holding party's phone is not told
+   * and goes on sending, and the held party must not hear it (there is no music on hold).
+   */
+  private async changeHold(call: Call, holder: LegName, hold: boolean): Promise<ControlResult> {
     const busy = this.busy(call);
     if (busy) return busy;
-    if (!call.held) return fail(409, 'the call is not held');
-    if (call.heldBy?.by !== 'api') return fail(409, 'the call was put on hold by a phone; only that phone can retrieve it');
-    const holder = call.heldBy.leg;
     const held = other(holder);
     const sdp = call.sdpTo[held];
-    if (!sdp) return fail(409, 'the call has no session description to retrieve');
-    const res = await this.deps.calls.reinvite(call, held, continueSession(sdp, withDirection(sdp, 'sendrecv')));
+    if (!sdp) return fail(409, `the call has no session description to ${hold ? 'put on hold' : 'retrieve'}`);
+    const res = await this.deps.calls.reinvite(call, held, continueSession(sdp, withDirection(sdp, hold ? 'inactive' : 'sendrecv')));
     if (res.status >= 300) return partyFailure('the held party answered', res);
     if (call.state === 'released') return fail(409, 'the call was released meanwhile');
-    call.held = false;
-    call.heldBy = undefined;
-    this.deps.calls.emit('EventRetrieved', call, dnOf(call, holder), dnOf(call, held));
-    return { ok: true, status: 200, json: { id: call.id, held: false, dn: dnOf(call, holder) } };
+    call.heldBy = hold ? { leg: holder, by: 'api' } : undefined;
+    this.deps.calls.emit(hold ? 'EventHeld' : 'EventRetrieved', call, dnOf(call, holder), dnOf(call, held));
+    return { ok: true, status: 200, json: { id: call.id, held: hold, dn: dnOf(call, holder) } };
   }
 
   async transfer(call: Call, to: string, dn?: string): Promise<ControlResult> {
@@ -252,7 +246,6 @@ export class CallControl {
       // No offer: the new party makes one, and the transferee answers it (RFC 3725 flow I).
       offer: { body: Buffer.alloc(0), maxForwards: 70 },
       sdpTo: call.sdpTo[transferee] ? { a: call.sdpTo[transferee] } : {},
-      held: false,
       pendingReinvite: { a: false, b: false },
     };
     this.deps.calls.bye(call, transferor, [TRANSFERRED]);

@@ -96,7 +96,6 @@ export class CallManager {
       a: { tx, invite: req, tag: newTag(), allowsRefer: allowsRefer(req) },
       b: { targets: [], index: 0, cancelled: false },
       sdpTo: {},
-      held: false,
       pendingReinvite: { a: false, b: false },
       offer: offerOf(req),
     };

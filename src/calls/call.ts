@@ -93,8 +93,7 @@ export interface Call {
   offer: { body: Buffer; contentType?: string; displayName?: string; maxForwards: number };
   /** The last session description the server sent each party (for HoldCall/RetrieveCall/transfer). */
   sdpTo: { a?: Buffer; b?: Buffer };
-  held: boolean;
-  /** Who put the call on hold: a party's own re-INVITE, or HoldCall on the API for that leg. */
+  /** Set while the call is on hold: who put it there — a party's own re-INVITE, or HoldCall on the API for that leg. */
   heldBy?: { leg: LegName; by: 'party' | 'api' };
   transfer?: PendingTransfer;
   /** An in-dialog INVITE relayed and not yet answered, per leg: a second one gets 491. */

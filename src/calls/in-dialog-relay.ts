@@ -111,12 +111,10 @@ export class InDialogRelay {
     const hold = isHoldSdp(sdp);
     const dn = dnOf(call, leg);
     const otherDn = dnOf(call, leg === 'a' ? 'b' : 'a');
-    if (hold && !call.held) {
-      call.held = true;
+    if (hold && !call.heldBy) {
       call.heldBy = { leg, by: 'party' };
       this.calls.emit('EventHeld', call, dn, otherDn);
-    } else if (!hold && call.held && call.heldBy?.by !== 'api') {
-      call.held = false;
+    } else if (!hold && call.heldBy?.by === 'party') {
       call.heldBy = undefined;
       this.calls.emit('EventRetrieved', call, dn, otherDn);
     }

@@ -58,7 +58,6 @@ export class MakeCall {
       a: { tag: newTag() },
       b: { targets: [], index: 0, cancelled: false },
       sdpTo: {},
-      held: false,
       pendingReinvite: { a: false, b: false },
       offer: { body: Buffer.alloc(0), maxForwards: 70 },
     };

@@ -7,6 +7,7 @@ import type { Destination, TransportName } from '../transport/types.js';
 type StreamName = Exclude<TransportName, 'UDP'>;
 import type { Clock } from '../util/clock.js';
 import { TransportError } from '../util/errors.js';
+import { hostPort } from '../util/host-port.js';
 import type { Logger } from '../util/logger.js';
 import { TypedEvents } from '../util/typed-events.js';
 import type { TransactionLayer } from './transaction-layer.js';
@@ -76,7 +77,6 @@ function refOf(tx: ClientTransaction): TransactionRef {
   return { method: tx.request.method, branch: topVia(tx.request).params.get('branch') ?? '', callId: getHeaderValues(tx.request, 'call-id')[0] ?? '' };
 }
 
-const hostPort = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
 
 /**
  * Re-open and re-send (SPEC §5.3), on when `sip-enable-tcp-keep-alive` is: when a TCP/TLS

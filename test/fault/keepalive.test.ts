@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getHeaderValues, type SipMessage, type SipRequest } from '../../src/sip/message.js';
 import { EventStream, getJson, type ApiEvent } from '../support/api-client.js';
-import { clearRules, dropEndpoint, dropFlow, faultNet, serverSockets, setServerKeepAliveSysctls } from '../support/netns.js';
+import { clearRules, dropEndpoint, dropFlow, faultNet, serverSendQueuesEmpty, serverSockets, setServerKeepAliveSysctls } from '../support/netns.js';
 import { startServer, type RunningServer, type StartOptions } from '../support/server-process.js';
 import { branchOf, SipPeer, type PeerTransportName } from '../support/sip-peer.js';
 import { makeCertificates, type Certificates } from '../support/certs.js';
@@ -196,10 +196,10 @@ describe('TCP keep-alive against a silent firewall (SPEC §5)', () => {
     const incoming = await callee.nextIncomingCall();
     incoming.ring();
     await call.waitStatus(180);
-    // Let the caller's TCP acknowledge the 180 first: keep-alive probes wait while sent data is
-    // unacknowledged (then only TCP_USER_TIMEOUT or retransmission finds the connection dead).
-    await new Promise((r) => setTimeout(r, 500));
+    // The caller's TCP must have acknowledged the 180 first: keep-alive probes wait while sent
+    // data is unacknowledged (then only TCP_USER_TIMEOUT or retransmission finds the connection dead).
     const callerFlow = liveFlow(tcpCaller);
+    await serverSendQueuesEmpty(net, [`${net.epAddr}:${callerFlow.localPort}`]);
     dropFlow(net, { serverPort: callerFlow.remotePort, endpointPort: callerFlow.localPort });
     const stale = await event('ConnectionStale', (e) => e.remote === `${net.epAddr}:${callerFlow.localPort}`);
     // The server had no client transaction on the caller's flow, only a response to give.

@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { getHeaderValues, type SipMessage } from '../../src/sip/message.js';
+import { getHeaderValues, type SipMessage, type SipResponse } from '../../src/sip/message.js';
 import { parseNameAddr } from '../../src/sip/name-addr.js';
 import { EventStream, getJson, type ApiEvent } from '../support/api-client.js';
+import { finishPeers } from '../support/call-peers.js';
 import { startServer, type RunningServer } from '../support/server-process.js';
 import { SipPeer, type IncomingCall, type PeerCall, type PeerTransportName } from '../support/sip-peer.js';
 
@@ -23,6 +24,18 @@ const WITHOUT_REFER = { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS
 
 const one = (m: SipMessage, name: string): string => getHeaderValues(m, name)[0] ?? '';
 const text = (m: SipMessage): string => m.body.toString('utf8');
+
+/** The transferee's final NOTIFY of a REFER (RFC 3515 §2.4.5): the new call's outcome as a sipfrag. */
+function reportOutcome(call: PeerCall, statusLine: string): Promise<SipResponse> {
+  return call.request('NOTIFY', {
+    body: `SIP/2.0 ${statusLine}\r\n`,
+    contentType: 'message/sipfrag;version=2.0',
+    headers: [
+      { name: 'Event', value: 'refer' },
+      { name: 'Subscription-State', value: 'terminated;reason=noresource' },
+    ],
+  });
+}
 
 async function post(api: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${api}${path}`, {
@@ -77,18 +90,7 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('call control over %s: hold
   });
 
   afterEach(async () => {
-    try {
-      for (const peer of [caller, callee, target]) {
-        await peer.register(server.port, { expires: 0 });
-        expect(peer.problems).toEqual([]);
-      }
-      expect((await getJson(server.api, '/calls')).body).toEqual([]);
-    } finally {
-      // A failed test must not leave its call up for the next one.
-      const left = (await getJson<{ id: string }[]>(server.api, '/calls')).body;
-      for (const c of left) await fetch(`${server.api}/calls/${c.id}`, { method: 'DELETE' });
-      for (const peer of [caller, callee, target]) await peer.close();
-    }
+    await finishPeers(server, [caller, callee, target]);
   });
 
   it('HoldCall: the held party gets a re-INVITE with its session marked inactive (version + 1); RetrieveCall: sendrecv again', async () => {
@@ -165,14 +167,7 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('call control over %s: hold
     const ack = atTarget.answer(TARGET_SDP);
     expect((await next.final()).status).toBe(200);
     await ack;
-    const notify = await call.request('NOTIFY', {
-      body: 'SIP/2.0 200 OK\r\n',
-      contentType: 'message/sipfrag;version=2.0',
-      headers: [
-        { name: 'Event', value: 'refer' },
-        { name: 'Subscription-State', value: 'terminated;reason=noresource' },
-      ],
-    });
+    const notify = await reportOutcome(call, '200 OK');
     expect(notify.status).toBe(200);
     const oldBye = await call.byeReceived();
     expect(one(oldBye.request, 'reason')).toBe('SIP;cause=200;text="call transferred"');
@@ -192,14 +187,7 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('call control over %s: hold
     await incoming.byeReceived();
     const reinvite = await call.request('INVITE', { body: sdp('caller', 40000, 2, 'sendonly') });
     expect(reinvite.status).toBe(488);
-    const notify = await call.request('NOTIFY', {
-      body: 'SIP/2.0 486 Busy Here\r\n',
-      contentType: 'message/sipfrag;version=2.0',
-      headers: [
-        { name: 'Event', value: 'refer' },
-        { name: 'Subscription-State', value: 'terminated;reason=noresource' },
-      ],
-    });
+    const notify = await reportOutcome(call, '486 Busy Here');
     expect(notify.status).toBe(200);
     expect(one((await call.byeReceived()).request, 'reason')).toBe('SIP;cause=486;text="transfer failed"');
     expect(await event('EventReleased', (e) => e.callId === id)).toMatchObject({ cause: 'busy' });

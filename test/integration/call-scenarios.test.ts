@@ -6,6 +6,7 @@ import { tagOf } from '../../src/sip/name-addr.js';
 import { parseMessage } from '../../src/sip/parser.js';
 import { isSipUri, parseUri } from '../../src/sip/uri.js';
 import { EventStream, getJson, type ApiEvent } from '../support/api-client.js';
+import { finishPeers } from '../support/call-peers.js';
 import { startServer, type RunningServer } from '../support/server-process.js';
 import { branchOf, SipPeer, type IncomingCall, type PeerCall, type PeerTransportName } from '../support/sip-peer.js';
 
@@ -89,16 +90,7 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('calls between extensions o
   });
 
   afterEach(async () => {
-    try {
-      await caller.register(server.port, { expires: 0 });
-      await callee.register(server.port, { expires: 0 });
-      expect(caller.problems).toEqual([]);
-      expect(callee.problems).toEqual([]);
-      expect((await getJson(server.api, '/calls')).body).toEqual([]);
-    } finally {
-      await caller.close();
-      await callee.close();
-    }
+    await finishPeers(server, [caller, callee]);
   });
 
   it('busy: the callee answers 486, the caller gets 486, the call is released with cause "busy"', async () => {

@@ -63,3 +63,24 @@ export function setServerKeepAliveSysctls(net: FaultNet, time: number, intvl: nu
 export function serverSockets(net: FaultNet): string {
   return run('ip', ['netns', 'exec', net.srv, 'ss', '-tno']);
 }
+
+/**
+ * Waits until the server's TCP connections to `remotes` ("address:port") have nothing
+ * unacknowledged left (`ss` Send-Q 0): keep-alive probes only run on such a connection, so a
+ * test drops a flow after this, not after a guessed pause.
+ */
+export async function serverSendQueuesEmpty(net: FaultNet, remotes: string[], ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  const pending = (): string[] => {
+    const rows = run('ip', ['netns', 'exec', net.srv, 'ss', '-tnH', 'state', 'established']).split('\n');
+    return remotes.filter((remote) => !rows.some((row) => {
+      // With a state filter ss leaves the State column out: Recv-Q Send-Q Local Peer.
+      const [, sendQ, , peer] = row.trim().split(/\s+/);
+      return peer === remote && sendQ === '0';
+    }));
+  };
+  for (let left = pending(); left.length > 0; left = pending()) {
+    if (Date.now() > end) throw new Error(`the server still has unacknowledged data towards ${left.slice(0, 5).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

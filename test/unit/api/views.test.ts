@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { contactView, dnView, hostPort } from '../../../src/api/views.js';
+import { contactView, dnView } from '../../../src/api/views.js';
+import { hostPort } from '../../../src/util/host-port.js';
 import { dnSchema } from '../../../src/config/schema.js';
 import type { Dn } from '../../../src/directory/dn.js';
 import type { Binding } from '../../../src/registrar/binding.js';
