@@ -51,6 +51,8 @@ class Refusal extends SipServerError {
 export class Registrar {
   readonly events: TypedEvents<RegistrarEvents>;
   private readonly bindings = new Map<string, Map<string, Binding>>();
+  /** Live bindings by the connection their REGISTER came on, so a closed flow costs O(its bindings). */
+  private readonly byFlow = new Map<string, Set<Binding>>();
   private readonly expiryTimers = new Map<Binding, TimerHandle>();
 
   constructor(
@@ -116,8 +118,10 @@ export class Registrar {
 
   /** The connection `flowId` is gone: bindings on it are reached at their Contact from now on. */
   flowClosed(flowId: string): void {
-    for (const b of this.allBindings()) {
-      if (b.flowId !== flowId) continue;
+    const onFlow = this.byFlow.get(flowId);
+    if (!onFlow) return;
+    this.byFlow.delete(flowId);
+    for (const b of onFlow) {
       // In memory only: a store write per closed connection would hold up the re-opens when
       // many connections die at once, and stored stream bindings are loaded as dead anyway.
       b.flowState = 'dead';
@@ -257,7 +261,17 @@ export class Registrar {
       byContact = new Map();
       this.bindings.set(b.aor, byContact);
     }
+    const replaced = byContact.get(b.contact);
+    if (replaced && replaced !== b) this.unindexFlow(replaced);
     byContact.set(b.contact, b);
+    if (b.flowId !== undefined && b.flowState === 'live') {
+      let onFlow = this.byFlow.get(b.flowId);
+      if (!onFlow) {
+        onFlow = new Set();
+        this.byFlow.set(b.flowId, onFlow);
+      }
+      onFlow.add(b);
+    }
     this.expiryTimers.set(
       b,
       this.clock.setTimer(b.expiresAt - this.clock.now(), () => {
@@ -273,8 +287,16 @@ export class Registrar {
     if (byContact?.get(b.contact) !== b) return;
     byContact.delete(b.contact);
     if (byContact.size === 0) this.bindings.delete(b.aor);
+    this.unindexFlow(b);
     this.store.remove(b.aor, b.contact);
     this.events.emit('EventUnregistered', { dn: b.aor, contact: b.contact, reason, time: this.clock.now() });
+  }
+
+  private unindexFlow(b: Binding): void {
+    if (b.flowId === undefined) return;
+    const onFlow = this.byFlow.get(b.flowId);
+    if (!onFlow?.delete(b)) return;
+    if (onFlow.size === 0) this.byFlow.delete(b.flowId);
   }
 
   private unschedule(b: Binding): void {

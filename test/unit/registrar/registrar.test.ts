@@ -251,6 +251,19 @@ describe('Registrar: flows and targets', () => {
     expect(w.directory.get('1001')?.state).toBe('in-service');
   });
 
+  it('a binding refreshed over a new connection stays live when the old connection closes; the new one closing kills it', () => {
+    const w = world(dns());
+    const contact = '<sip:1001@192.0.2.1:5070;transport=tcp>';
+    w.send(register({ contacts: [contact], transport: 'TCP', expires: 300, cseq: 1 }), source('TCP', { port: 49152, flowId: 'tcp-in-1' }));
+    w.send(register({ contacts: [contact], transport: 'TCP', expires: 300, cseq: 2 }), source('TCP', { port: 49153, flowId: 'tcp-in-2' }));
+
+    w.registrar.flowClosed('tcp-in-1');
+    expect(w.registrar.bindingsOf('1001').map((b) => [b.flowId, b.flowState])).toEqual([['tcp-in-2', 'live']]);
+
+    w.registrar.flowClosed('tcp-in-2');
+    expect(w.registrar.bindingsOf('1001').map((b) => [b.flowId, b.flowState])).toEqual([['tcp-in-2', 'dead']]);
+  });
+
   it('targetOf picks the highest q, then the most recently registered contact', () => {
     const w = world(dns());
     w.send(register({ contacts: ['<sip:1001@192.0.2.1:5061>;q=0.9'], expires: 300, cseq: 1 }));
