@@ -20,6 +20,7 @@ import { NonceManager } from './sip/digest.js';
 import { FlowRecovery } from './transaction/flow-recovery.js';
 import { TransactionLayer } from './transaction/transaction-layer.js';
 import { KeepAlive } from './transport/keep-alive.js';
+import { SocketWorkers } from './transport/socket-workers.js';
 import { TransportLayer } from './transport/transport-layer.js';
 import type { TransportName } from './transport/types.js';
 import { SystemClock, type Clock } from './util/clock.js';
@@ -75,6 +76,10 @@ export class SipServer {
       userTimeoutMs: t['sip-tcp-user-timeout'],
     });
     const transportLog = this.log.child({ layer: 'transport' });
+    const workers =
+      t['sip-tcp-workers'] > 0
+        ? new SocketWorkers({ count: t['sip-tcp-workers'], keepAlive: this.keepAlive.settings, ...(deps.tls ? { tls: deps.tls } : {}) }, transportLog)
+        : undefined;
     this.transport = new TransportLayer(
       {
         configureSocket: (socket) => {
@@ -91,6 +96,7 @@ export class SipServer {
         connectTimeoutMs: t['sip-tcp-connect-timeout'],
         maxMessageSize: t['sip-max-message-size'],
         maxConnections: t['sip-max-connections'],
+        ...(workers ? { workers } : {}),
       },
       this.clock,
       this.log.child({ layer: 'transport' }),
@@ -184,6 +190,7 @@ export class SipServer {
             makeCall,
             control,
             keepAliveOf: (conn) => {
+              if (conn.socket.keepAliveReadBack) return conn.socket.keepAliveReadBack;
               try {
                 return this.keepAlive.read(conn.socket);
               } catch {

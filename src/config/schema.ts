@@ -25,6 +25,13 @@ export const tserverSchema = z
     'sip-invite-timeout': z.number().int().min(0).max(34).default(0).describe('timer B in seconds, 0 = 64*T1 (32 s)'),
     'sip-max-message-size': z.number().int().min(1024).max(1_048_576).default(65535).describe('bytes'),
     'sip-max-connections': z.number().int().min(1).max(1_000_000).default(100_000).describe('accepted TCP/TLS connections'),
+    'sip-tcp-workers': z
+      .number()
+      .int()
+      .min(0)
+      .max(64)
+      .default(0)
+      .describe('worker processes that hold accepted TCP/TLS connections, 0 = this process holds them'),
     'sip-t1': z.number().int().min(50).max(10_000).default(500).describe('RFC 3261 T1 in ms (extension)'),
     'sip-t2': z.number().int().min(500).max(60_000).default(4000).describe('RFC 3261 T2 in ms (extension)'),
     'sip-t4': z.number().int().min(500).max(60_000).default(5000).describe('RFC 3261 T4 in ms (extension)'),

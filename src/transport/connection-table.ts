@@ -10,12 +10,15 @@ export class ConnectionTable {
   private readonly byRemote = new Map<string, Set<Connection>>();
   /** Extra keys under which a connection is also found (e.g. the peer's Via sent-by). */
   private readonly aliases = new Map<Connection, Set<string>>();
+  private accepted = 0;
 
   static key(transport: TransportName, address: string, port: number): string {
     return `${transport}|${address.toLowerCase()}|${port}`;
   }
 
   add(conn: Connection): void {
+    if (this.byId.has(conn.id)) return;
+    if (conn.origin === 'accepted') this.accepted++;
     this.byId.set(conn.id, conn);
     this.index(ConnectionTable.key(conn.transport, conn.remoteAddress, conn.remotePort), conn);
   }
@@ -37,6 +40,8 @@ export class ConnectionTable {
   }
 
   remove(conn: Connection): void {
+    if (this.byId.get(conn.id) !== conn) return;
+    if (conn.origin === 'accepted') this.accepted--;
     this.byId.delete(conn.id);
     this.unindex(ConnectionTable.key(conn.transport, conn.remoteAddress, conn.remotePort), conn);
     for (const key of this.aliases.get(conn) ?? []) this.unindex(key, conn);
@@ -82,9 +87,8 @@ export class ConnectionTable {
     return this.byId.size;
   }
 
+  /** Connections the peers opened (what sip-max-connections bounds). */
   countAccepted(): number {
-    let n = 0;
-    for (const c of this.byId.values()) if (c.origin === 'accepted') n++;
-    return n;
+    return this.accepted;
   }
 }

@@ -1,7 +1,7 @@
-import type { Socket } from 'node:net';
 import { StreamFramer } from '../sip/framer.js';
 import type { Clock } from '../util/clock.js';
 import { TypedEvents } from '../util/typed-events.js';
+import type { StreamSocket } from './stream-socket.js';
 import type { TransportName } from './types.js';
 
 /**
@@ -36,7 +36,7 @@ export class Connection {
     readonly id: string,
     readonly transport: Exclude<TransportName, 'UDP'>,
     readonly origin: ConnectionOrigin,
-    readonly socket: Socket,
+    readonly socket: StreamSocket,
     private readonly clock: Clock,
     maxMessageSize: number,
   ) {

@@ -98,7 +98,7 @@ function sockopts(): Ffi {
   return ffi;
 }
 
-function fdOf(socket: Socket): number {
+function fdOf(socket: object): number {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) throw new TransportError('NO_FD', 'the socket has no file descriptor (closed?)');
   return fd;
@@ -139,7 +139,7 @@ export class KeepAlive {
   }
 
   /** The socket's keep-alive as the kernel has it; `{enabled:false}` for a closed socket. */
-  read(socket: Socket): SocketKeepAlive {
+  read(socket: object): SocketKeepAlive {
     let fd: number;
     try {
       fd = fdOf(socket);

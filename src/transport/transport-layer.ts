@@ -14,6 +14,8 @@ import { TypedEvents } from '../util/typed-events.js';
 import { Connection, stripV4Mapped, type ConnectionOrigin } from './connection.js';
 import { ConnectionTable } from './connection-table.js';
 import { createConnector, type Connector } from './connector.js';
+import type { SocketWorkers } from './socket-workers.js';
+import type { StreamSocket } from './stream-socket.js';
 import type { TransportEvents } from './transport-events.js';
 import type { Destination, ReceivedMessage, SendResult, SipTransport, Source, TransportName } from './types.js';
 
@@ -25,8 +27,13 @@ export interface TransportOptions {
   connectTimeoutMs: number;
   maxMessageSize: number;
   maxConnections: number;
-  /** Called for every TCP/TLS socket, accepted or opened, before it carries SIP. */
+  /** Called for every TCP/TLS socket this process holds, accepted or opened, before it carries SIP. */
   configureSocket?: (socket: Socket) => void;
+  /**
+   * Socket workers (`sip-tcp-workers`): when given, accepted TCP/TLS sockets are handed to
+   * them (they apply keep-alive and terminate TLS); connections the server opens stay here.
+   */
+  workers?: SocketWorkers;
 }
 
 type StreamName = Exclude<TransportName, 'UDP'>;
@@ -79,20 +86,27 @@ export class TransportLayer implements SipTransport {
       this.log.warn({ err }, 'could not enlarge the UDP socket buffers');
     }
     this.udp = udp;
-    await this.listen(createTcpServer({ noDelay: true }, (s) => this.onAccept(s, 'TCP')), port);
+    const workers = this.opts.workers;
+    if (workers) await workers.start();
+    // Sockets for the workers are accepted paused: not a byte is read before the hand-over.
+    const handOver = (transport: StreamName) => createTcpServer({ pauseOnConnect: true }, (s) => this.onAccept(s, transport));
+    await this.listen(workers ? handOver('TCP') : createTcpServer({ noDelay: true }, (s) => this.onAccept(s, 'TCP')), port);
     if (tlsPort > 0) {
       const tls = this.opts.tls;
       if (!tls) throw new TransportError('TLS_CONFIG', 'sip-port-tls is set but no certificate and key were given');
-      const server = createTlsServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}) }, (s: TLSSocket) =>
-        this.onAccept(s, 'TLS'),
-      );
-      server.on('tlsClientError', (err, s) => {
-        this.log.debug({ err, remote: `${s.remoteAddress ?? ''}:${s.remotePort ?? ''}` }, 'TLS handshake failed');
-        this.events.emit('connectionFailed', { transport: 'TLS', address: stripV4Mapped(s.remoteAddress ?? ''), port: s.remotePort ?? 0, code: 'TLS_FAILED', reason: err.message });
-      });
-      await this.listen(server, tlsPort);
+      await this.listen(workers ? handOver('TLS') : this.tlsServer(tls), tlsPort);
     }
-    this.log.info({ address, udp: port, tcp: port, tls: tlsPort || undefined }, 'SIP listeners up');
+    this.log.info({ address, udp: port, tcp: port, tls: tlsPort || undefined, workers: workers ? 'on' : 'off' }, 'SIP listeners up');
+  }
+
+  /** The TLS listener when this process holds its connections itself. */
+  private tlsServer(tls: NonNullable<TransportOptions['tls']>): Server {
+    const server = createTlsServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}) }, (s: TLSSocket) => this.onAccept(s, 'TLS'));
+    server.on('tlsClientError', (err, s) => {
+      this.log.debug({ err, remote: `${s.remoteAddress ?? ''}:${s.remotePort ?? ''}` }, 'TLS handshake failed');
+      this.events.emit('connectionFailed', { transport: 'TLS', address: stripV4Mapped(s.remoteAddress ?? ''), port: s.remotePort ?? 0, code: 'TLS_FAILED', reason: err.message });
+    });
+    return server;
   }
 
   async stop(): Promise<void> {
@@ -102,6 +116,7 @@ export class TransportLayer implements SipTransport {
     const udp = this.udp;
     this.udp = undefined;
     if (udp) await new Promise<void>((r) => udp.close(() => r()));
+    await this.opts.workers?.stop();
   }
 
   /** The address and ports actually bound (port 0 in options means "any free port"). */
@@ -212,18 +227,39 @@ export class TransportLayer implements SipTransport {
   }
 
   private onAccept(socket: Socket, transport: StreamName): void {
-    if (this.connections.countAccepted() >= this.opts.maxConnections) {
-      this.events.emit('connectionRefused', { transport, address: stripV4Mapped(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0, reason: 'sip-max-connections reached' });
+    const refuse = (reason: string): void => {
+      this.events.emit('connectionRefused', { transport, address: stripV4Mapped(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0, reason });
       socket.destroy();
+    };
+    if (this.connections.countAccepted() >= this.opts.maxConnections) return refuse('sip-max-connections reached');
+    const workers = this.opts.workers;
+    if (!workers) {
+      this.adopt(socket, transport, 'accepted');
       return;
     }
-    this.adopt(socket, transport, 'accepted');
+    const id = this.newConnectionId(transport);
+    let remote;
+    try {
+      remote = workers.adopt(socket, id, transport === 'TLS');
+    } catch (err) {
+      return refuse((err as Error).message);
+    }
+    this.track(remote, transport, 'accepted', id);
   }
 
+  private newConnectionId(transport: StreamName): string {
+    return `${transport.toLowerCase()}-${this.nextId++}`;
+  }
+
+  /** A socket of this process: TCP_NODELAY and keep-alive, then tracked. */
   private adopt(socket: Socket, transport: StreamName, origin: ConnectionOrigin): Connection {
     socket.setNoDelay(true);
     this.opts.configureSocket?.(socket);
-    const conn = new Connection(`${transport.toLowerCase()}-${this.nextId++}`, transport, origin, socket, this.clock, this.opts.maxMessageSize);
+    return this.track(socket, transport, origin, this.newConnectionId(transport));
+  }
+
+  private track(socket: StreamSocket, transport: StreamName, origin: ConnectionOrigin, id: string): Connection {
+    const conn = new Connection(id, transport, origin, socket, this.clock, this.opts.maxMessageSize);
     this.connections.add(conn);
     conn.events.on('data', (bytes) => this.onBytes(bytes, this.sourceOf(conn)));
     conn.events.on('unframeable', ({ reason, headBytes }) => {

@@ -147,8 +147,10 @@ describe('TCP keep-alive against a silent firewall (SPEC §5)', () => {
     expect(await event('EventReleased')).toMatchObject({ cause: 'normal' });
   });
 
-  it('S2 ringing, flow dropped: the server re-opens, re-sends the INVITE with the same branch, the call is answered on the new connection and cleared normally', async () => {
-    const { server, caller, callee } = await setUp();
+  it.each([0, 2])('S2 ringing, flow dropped: the server re-opens, re-sends the INVITE with the same branch, the call is answered on the new connection and cleared normally (sip-tcp-workers: %i)', async (workers) => {
+    // With workers the registered connection is held by a worker process: the keep-alive
+    // failure is found there and reported up; the re-open is the server's own connection.
+    const { server, caller, callee } = await setUp({ tserver: { 'sip-tcp-workers': workers } });
     const flow = liveFlow(callee);
     const call = caller.call(SERVER, '1002', { sdp: sdp('caller', 40000) });
     const incoming = await callee.nextIncomingCall();
@@ -171,7 +173,7 @@ describe('TCP keep-alive against a silent firewall (SPEC §5)', () => {
     expect(callee.flows().find((f) => f.id === copies[1]?.flowId)).toMatchObject({ direction: 'accepted', localPort: callee.port });
     const detectionMs = Date.parse(String(stale.time)) - dropped;
     expect(detectionMs).toBeLessThanOrEqual(BOUND_MS);
-    console.log(`S2 detection ${detectionMs} ms, re-open + re-send ${String(reopened.reopenMs)} ms, INVITE again at the callee ${copies[1] ? copies[1].at - Date.parse(String(stale.time)) : NaN} ms after detection`);
+    console.log(`S2 (workers ${workers}) detection ${detectionMs} ms, re-open + re-send ${String(reopened.reopenMs)} ms, INVITE again at the callee ${copies[1] ? copies[1].at - Date.parse(String(stale.time)) : NaN} ms after detection`);
 
     // Answered on the new connection; the call goes on and ends normally.
     const ack = incoming.answer(sdp('callee', 50000));

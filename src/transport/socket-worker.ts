@@ -1,0 +1,94 @@
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { KeepAlive } from './keep-alive.js';
+import type { FromWorker, ToWorker, WorkerSetup } from './worker-protocol.js';
+
+/**
+ * A socket worker: a child process of the server that holds accepted TCP/TLS connections
+ * (`sip-tcp-workers`), so the server can keep more connections than one process may have
+ * open files. It applies keep-alive to each socket, terminates TLS, and relays bytes and
+ * socket events to the server over the IPC channel; it never looks inside a message.
+ * It exits when the server goes away (the channel closes).
+ */
+
+const send = (m: FromWorker): void => {
+  if (process.connected) process.send?.(m);
+};
+
+let setup: WorkerSetup | undefined;
+let keepAlive: KeepAlive | undefined;
+const sockets = new Map<string, Socket>();
+
+function adopt(id: string, tls: boolean, raw: Socket): void {
+  const s = setup;
+  if (!s || !keepAlive) {
+    raw.destroy();
+    send({ t: 'error', id, code: 'WORKER_NOT_READY', message: 'socket worker has no setup yet' });
+    send({ t: 'close', id });
+    return;
+  }
+  let socket: Socket = raw;
+  raw.setNoDelay(true);
+  try {
+    keepAlive.configure(raw);
+  } catch (err) {
+    // As in the server process: the connection is kept and the failure logged there.
+    send({ t: 'keepAliveFailed', id, message: (err as Error).message });
+  }
+  // Read back before a TLS wrap takes the socket over.
+  let readBack;
+  try {
+    readBack = keepAlive.read(raw);
+  } catch {
+    readBack = { enabled: keepAlive.settings.enabled };
+  }
+  if (tls) {
+    if (!s.tls) throw new Error('a TLS socket was handed over but the worker has no certificate');
+    socket = new TLSSocket(raw, { isServer: true, cert: s.tls.cert, key: s.tls.key, ...(s.tls.ca ? { ca: s.tls.ca } : {}) });
+  }
+  sockets.set(id, socket);
+  socket.on('data', (bytes: Buffer) => send({ t: 'data', id, bytes }));
+  socket.on('end', () => send({ t: 'end', id }));
+  socket.on('error', (err: NodeJS.ErrnoException) => send({ t: 'error', id, ...(err.code ? { code: err.code } : {}), message: err.message }));
+  socket.on('close', () => {
+    sockets.delete(id);
+    send({ t: 'close', id });
+  });
+  send({ t: 'adopted', id, keepAlive: readBack });
+  raw.resume();
+}
+
+process.on('message', (m: ToWorker, handle?: Socket) => {
+  switch (m.t) {
+    case 'setup':
+      setup = m;
+      keepAlive = new KeepAlive(m.keepAlive);
+      send({ t: 'ready' });
+      return;
+    case 'adopt':
+      if (handle) adopt(m.id, m.tls, handle);
+      return;
+    case 'write': {
+      const socket = sockets.get(m.id);
+      if (!socket || socket.destroyed) {
+        send({ t: 'written', id: m.id, n: m.n, error: 'connection is closed' });
+        return;
+      }
+      const bytes = typeof m.bytes === 'string' ? m.bytes : Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
+      socket.write(bytes, (err) => send({ t: 'written', id: m.id, n: m.n, ...(err ? { error: err.message } : {}) }));
+      return;
+    }
+    case 'end':
+      sockets.get(m.id)?.end();
+      return;
+    case 'destroy':
+      sockets.get(m.id)?.destroy();
+      return;
+  }
+});
+
+// The server is gone (or stopping): so are its connections.
+process.on('disconnect', () => {
+  for (const s of sockets.values()) s.destroy();
+  process.exit(0);
+});

@@ -1,0 +1,194 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { TransportError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { stripV4Mapped } from './connection.js';
+import type { KeepAliveSettings } from './keep-alive.js';
+import { RemoteSocket } from './remote-socket.js';
+import type { FromWorker, ToWorker } from './worker-protocol.js';
+
+export interface SocketWorkersOptions {
+  count: number;
+  keepAlive: KeepAliveSettings;
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+  /** Most sockets one worker may hold; default: its open-file limit less a reserve. */
+  perWorkerLimit?: number;
+}
+
+interface Worker {
+  index: number;
+  proc: ChildProcess;
+  sockets: Map<string, RemoteSocket>;
+  ready: Promise<void>;
+}
+
+/** Open files a process keeps for itself besides connections (libraries, pipes, the store). */
+const FD_RESERVE = 100;
+
+/**
+ * The socket workers (`sip-tcp-workers`): child processes that hold accepted TCP/TLS
+ * connections for the server, so it can hold more connections than one process may have
+ * open files. An accepted socket is handed over (its file descriptor moves to the worker) to
+ * the worker holding the fewest; the server keeps a RemoteSocket for it, and everything
+ * above the socket — framing, parsing, transactions, keep-alive failure handling — is the
+ * same as for a socket the server holds itself. A worker that dies takes its connections
+ * with it (each is reported closed) and is started again.
+ */
+export class SocketWorkers {
+  private readonly workers: Worker[] = [];
+  private stopping = false;
+  readonly perWorkerLimit: number;
+
+  constructor(
+    private readonly opts: SocketWorkersOptions,
+    private readonly log: Logger,
+  ) {
+    this.perWorkerLimit = opts.perWorkerLimit ?? Math.max(1, openFileLimit() - FD_RESERVE);
+  }
+
+  async start(): Promise<void> {
+    for (let i = 0; i < this.opts.count; i++) this.workers.push(this.spawn(i));
+    await Promise.all(this.workers.map((w) => w.ready));
+    this.log.info({ workers: this.opts.count, perWorkerLimit: this.perWorkerLimit }, 'socket workers up');
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.proc.exitCode !== null || w.proc.signalCode !== null) return resolve();
+            w.proc.once('exit', () => resolve());
+            w.proc.disconnect();
+          }),
+      ),
+    );
+  }
+
+  /** How many connections all workers can still take. */
+  get spare(): number {
+    return this.workers.reduce((n, w) => n + Math.max(0, this.perWorkerLimit - w.sockets.size), 0);
+  }
+
+  /**
+   * Hands an accepted socket (paused, nothing read yet) to the least-loaded worker. Returns
+   * its stand-in, or throws NO_WORKER_CAPACITY when every worker is full.
+   */
+  adopt(socket: Socket, id: string, tls: boolean): RemoteSocket {
+    let best: Worker | undefined;
+    for (const w of this.workers) {
+      if (w.proc.connected && w.sockets.size < this.perWorkerLimit && (!best || w.sockets.size < best.sockets.size)) best = w;
+    }
+    if (!best) throw new TransportError('NO_WORKER_CAPACITY', 'every socket worker holds as many connections as it may');
+    const worker = best;
+    const remote = new RemoteSocket(
+      id,
+      {
+        remoteAddress: stripV4Mapped(socket.remoteAddress ?? ''),
+        remotePort: socket.remotePort ?? 0,
+        localAddress: stripV4Mapped(socket.localAddress ?? ''),
+        localPort: socket.localPort ?? 0,
+      },
+      (m) => this.post(worker, m),
+    );
+    worker.sockets.set(id, remote);
+    worker.proc.send({ t: 'adopt', id, tls } satisfies ToWorker, socket, { keepOpen: false }, (err) => {
+      if (!err) return;
+      this.log.warn({ err, id }, 'could not hand a connection to a socket worker');
+      socket.destroy();
+      worker.sockets.delete(id);
+      remote.emit('error', Object.assign(new Error(err.message), { code: 'HANDOVER_FAILED' }));
+      remote.closedByWorker();
+    });
+    return remote;
+  }
+
+  private post(worker: Worker, m: ToWorker): void {
+    if (!worker.proc.connected) return;
+    worker.proc.send(m, (err: Error | null) => {
+      if (err) this.log.debug({ err, worker: worker.index }, 'socket worker message not delivered');
+    });
+  }
+
+  private spawn(index: number): Worker {
+    const proc = fork(new URL('./socket-worker.js', import.meta.url), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const sockets = new Map<string, RemoteSocket>();
+    const ready = new Promise<void>((resolve, reject) => {
+      const onExit = (code: number | null): void => reject(new TransportError('WORKER_FAILED', `socket worker ${index} exited with ${code} before it was ready`));
+      proc.once('exit', onExit);
+      proc.on('message', (m: FromWorker) => {
+        if (m.t === 'ready') {
+          proc.off('exit', onExit);
+          resolve();
+        }
+      });
+    });
+    const worker: Worker = { index, proc, sockets, ready };
+    proc.on('message', (m: FromWorker) => this.onMessage(worker, m));
+    proc.on('exit', (code, signal) => this.onExit(worker, code, signal));
+    proc.on('error', (err) => this.log.error({ err, worker: index }, 'socket worker error'));
+    const setup: ToWorker = { t: 'setup', keepAlive: this.opts.keepAlive, ...(this.opts.tls ? { tls: this.opts.tls } : {}) };
+    proc.send(setup);
+    return worker;
+  }
+
+  private onMessage(worker: Worker, m: FromWorker): void {
+    if (m.t === 'ready') return;
+    const remote = worker.sockets.get(m.id);
+    if (!remote) return;
+    switch (m.t) {
+      case 'adopted':
+        remote.keepAliveReadBack = m.keepAlive;
+        return;
+      case 'keepAliveFailed':
+        this.log.error({ err: { message: m.message }, id: m.id, worker: worker.index }, 'could not set TCP keep-alive on a connection');
+        return;
+      case 'data':
+        remote.emit('data', Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
+        return;
+      case 'written':
+        remote.written(m.n, m.error);
+        return;
+      case 'end':
+        remote.emit('end');
+        return;
+      case 'error':
+        remote.emit('error', Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
+        return;
+      case 'close':
+        worker.sockets.delete(m.id);
+        remote.closedByWorker();
+        return;
+    }
+  }
+
+  private onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
+    const lost = [...worker.sockets.values()];
+    worker.sockets.clear();
+    for (const remote of lost) {
+      remote.emit('error', Object.assign(new Error('socket worker exited'), { code: 'WORKER_EXITED' }));
+      remote.closedByWorker();
+    }
+    if (this.stopping) return;
+    this.log.error({ worker: worker.index, code, signal, connections: lost.length }, 'socket worker exited; starting it again');
+    const again = this.spawn(worker.index);
+    this.workers[this.workers.indexOf(worker)] = again;
+    again.ready.catch((err: unknown) => this.log.error({ err, worker: worker.index }, 'socket worker did not start again'));
+  }
+}
+
+/** This process's soft limit on open files (the workers inherit it). */
+function openFileLimit(): number {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    const soft = line?.split(/\s{2,}/)[1];
+    const n = Number(soft);
+    return Number.isFinite(n) && n > 0 ? n : 1024;
+  } catch {
+    return 1024;
+  }
+}
