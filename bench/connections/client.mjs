@@ -1,0 +1,102 @@
+// One endpoint process of bench/connections: opens `count` TCP connections from `source` to the
+// server, one per endpoint, and registers DN `first + i` over connection i (Contact = that
+// connection's own address), at most `window` REGISTERs outstanding. Keeps every connection
+// open afterwards (a REGISTER unanswered after 5 s counts as failed) and answers nothing (the kernel answers keep-alive probes). Started with
+// fork(); reports {t:'progress', registered, failed} and {t:'done', …} to its parent and
+// closes everything on {t:'close'}. One process holds at most ~19.9k sockets here (NOTES.md).
+import { connect } from 'node:net';
+
+const [server, port, source, first, count, window] = process.argv.slice(2);
+const total = Number(count);
+const inFlight = Number(window);
+const sockets = [];
+let next = 0;
+let registered = 0;
+let failed = 0;
+let outstanding = 0;
+let firstSentAt = 0;
+let lastOkAt = 0;
+const failures = new Map();
+
+const fail = (reason) => {
+  failed++;
+  failures.set(reason, (failures.get(reason) ?? 0) + 1);
+  outstanding--;
+  pump();
+};
+
+function register(i) {
+  const dn = String(Number(first) + i);
+  const socket = connect({ host: server, port: Number(port), localAddress: source, noDelay: true });
+  sockets.push(socket);
+  let answered = false;
+  let buffer = '';
+  const timer = setTimeout(() => {
+    if (!answered) {
+      answered = true;
+      fail('timeout');
+    }
+  }, 5_000);
+  socket.on('connect', () => {
+    const local = `${socket.localAddress}:${socket.localPort}`;
+    const branch = `z9hG4bK-${dn}-${socket.localPort}`;
+    socket.write(
+      `REGISTER sip:${server} SIP/2.0\r\n` +
+        `Via: SIP/2.0/TCP ${local};branch=${branch};rport\r\n` +
+        `Max-Forwards: 70\r\n` +
+        `From: <sip:${dn}@${server}>;tag=${dn}\r\n` +
+        `To: <sip:${dn}@${server}>\r\n` +
+        `Call-ID: reg-${dn}@${source}\r\n` +
+        `CSeq: 1 REGISTER\r\n` +
+        `Contact: <sip:${dn}@${local};transport=tcp>\r\n` +
+        `Expires: 3600\r\n` +
+        `Content-Length: 0\r\n\r\n`,
+    );
+  });
+  socket.on('data', (chunk) => {
+    if (answered) return;
+    buffer += chunk.toString('latin1');
+    const end = buffer.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    answered = true;
+    clearTimeout(timer);
+    const status = Number(buffer.slice(8, 11));
+    if (status === 200) {
+      registered++;
+      lastOkAt = Date.now();
+      outstanding--;
+      pump();
+    } else fail(`status ${status}`);
+  });
+  socket.on('error', (err) => {
+    if (answered) return;
+    answered = true;
+    clearTimeout(timer);
+    fail(err.code ?? err.message);
+  });
+}
+
+function pump() {
+  while (outstanding < inFlight && next < total) {
+    outstanding++;
+    register(next++);
+  }
+  if (registered + failed === total) {
+    process.send({ t: 'done', registered, failed, failures: Object.fromEntries(failures), firstSentAt, lastOkAt });
+  }
+}
+
+const progress = setInterval(() => process.send({ t: 'progress', registered, failed }), 1000);
+
+process.on('message', (m) => {
+  if (m.t === 'start') {
+    firstSentAt = Date.now();
+    pump();
+  } else if (m.t === 'close') {
+    clearInterval(progress);
+    for (const s of sockets) s.destroy();
+    process.exit(0);
+  }
+});
+process.on('disconnect', () => process.exit(0));
+process.send({ t: 'ready' });
