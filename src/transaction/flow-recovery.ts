@@ -9,6 +9,7 @@ import type { Clock } from '../util/clock.js';
 import { TransportError } from '../util/errors.js';
 import { hostPort } from '../util/host-port.js';
 import type { Logger } from '../util/logger.js';
+import { ReportQueue, type Defer } from '../util/report-queue.js';
 import { TypedEvents } from '../util/typed-events.js';
 import type { TransactionLayer } from './transaction-layer.js';
 import type { ClientTransaction } from './types.js';
@@ -51,7 +52,15 @@ export interface FlowRecoveryDeps {
   transactions: Pick<TransactionLayer, 'activeClientTransactionsOnFlow'>;
   clock: Clock;
   log: Logger;
+  /** How reports are put off to a later turn (default setImmediate); tests pass their own. */
+  defer?: Defer;
 }
+
+/**
+ * Reports (log lines, events) wait for the re-opens in flight, but no longer than this after
+ * the last re-open started or finished: a connect that hangs does not hold them up.
+ */
+export const REPORT_MAX_WAIT_MS = 20;
 
 /** The TransportError a transaction fails with when its connection could not be re-opened. */
 export const REOPEN_FAILED = 'REOPEN_FAILED';
@@ -77,7 +86,6 @@ function refOf(tx: ClientTransaction): TransactionRef {
   return { method: tx.request.method, branch: topVia(tx.request).params.get('branch') ?? '', callId: getHeaderValues(tx.request, 'call-id')[0] ?? '' };
 }
 
-
 /**
  * Re-open and re-send (SPEC §5.3), on when `sip-enable-tcp-keep-alive` is: when a TCP/TLS
  * connection dies, every client transaction still waiting on it for a final response is
@@ -88,49 +96,50 @@ function refOf(tx: ClientTransaction): TransactionRef {
  * when the new connection cannot be opened, all of them do (code REOPEN_FAILED), and the TU
  * (the call manager) releases the call. A dead connection with no transaction waiting is
  * only reported: the next request opens a new one.
+ *
+ * What is reported (log lines, the Connection* events and so metrics and /events) goes out
+ * once the re-opens in flight are done, in order, each event with the time it describes: when
+ * many connections are found dead at once, every re-open starts before any is reported.
  */
 export class FlowRecovery {
   readonly events: TypedEvents<FlowRecoveryEvents>;
+  private readonly reports: ReportQueue;
   private stopping = false;
 
   constructor(private readonly deps: FlowRecoveryDeps) {
     this.events = new TypedEvents<FlowRecoveryEvents>((err, name) => deps.log.error({ err, event: name }, 'flow recovery listener failed'));
+    this.reports = new ReportQueue({
+      clock: deps.clock,
+      maxWaitMs: REPORT_MAX_WAIT_MS,
+      onError: (err) => deps.log.error({ err }, 'flow recovery report failed'),
+      ...(deps.defer ? { defer: deps.defer } : {}),
+    });
     deps.transport.events.on('connectionClosed', (e) => this.onClosed(e));
   }
 
-  /** From now on closes are the server's own (shutdown): nothing is re-opened. */
+  /** From now on closes are the server's own (shutdown): nothing is re-opened. Reports waiting go out now. */
   stop(): void {
     this.stopping = true;
+    this.reports.drain();
   }
 
+  /**
+   * Does only what the re-open needs before starting it; everything else (the log line, the
+   * ConnectionStale event, the refs in it) is a report that waits until the re-opens in flight
+   * are done, since many connections found dead together are closed in one turn of the loop.
+   */
   private onClosed(e: TransportEvents['connectionClosed']): void {
     if (this.stopping) return;
-    const how = detectedBy(e);
+    const dead = new DeadConnection(e, this.deps.clock.now(), this.deps.log);
     const active = this.deps.transactions.activeClientTransactionsOnFlow(e.id);
-    const facts: ConnectionFacts = {
-      connectionId: e.id,
-      transport: e.transport,
-      remote: hostPort(e.remoteAddress, e.remotePort),
-      detectedBy: how,
-      cause: e.cause,
-      time: this.deps.clock.now(),
-    };
-    const log = this.deps.log.child({ connection: e.id, remote: facts.remote, transport: e.transport, detectedBy: how });
-    log.warn({ cause: e.cause, active: active.length }, active.length > 0 ? 'connection died with transactions waiting: re-opening' : 'connection died');
-    this.events.emit('ConnectionStale', { ...facts, active: active.map(refOf) });
-    if (active.length === 0) return;
-
-    const refuse = active.filter((tx) => !tx.reopen);
-    if (refuse.length > 0) {
-      const reason = 'connection died; no re-open for this destination (voip-service)';
-      for (const tx of refuse) tx.failFlow(new TransportError(FLOW_DIED, reason));
-      const first = refuse[0]?.destination;
-      this.events.emit('ConnectionReopenFailed', { ...facts, destination: first ? hostPort(first.address, first.port) : facts.remote, reason, reopenMs: 0, failed: refuse.map(refOf) });
-    }
     // One re-open per destination; the transport also joins concurrent opens to one address.
     const byDestination = new Map<string, { dest: Destination & { transport: StreamName }; txs: ClientTransaction[] }>();
+    const refuse: ClientTransaction[] = [];
     for (const tx of active) {
-      if (!tx.reopen) continue;
+      if (!tx.reopen) {
+        refuse.push(tx);
+        continue;
+      }
       const { flowId: _dead, ...dest } = tx.destination;
       const key = `${dest.transport} ${hostPort(dest.address, dest.port)}`;
       const group = byDestination.get(key) ?? { dest: { ...dest, transport: e.transport }, txs: [] };
@@ -138,11 +147,32 @@ export class FlowRecovery {
       byDestination.set(key, group);
     }
     for (const { dest, txs } of byDestination.values()) {
-      this.reopen(facts, dest, txs, log).catch((err: unknown) => log.error({ err }, 're-open failed unexpectedly'));
+      this.reopen(dead, dest, txs).catch((err: unknown) => dead.log().error({ err }, 're-open failed unexpectedly'));
+    }
+
+    this.reports.post(() => {
+      dead.log().warn({ cause: e.cause, active: active.length }, active.length > 0 ? 'connection died with transactions waiting: re-opening' : 'connection died');
+      this.events.emit('ConnectionStale', { ...dead.facts, active: active.map(refOf) });
+    });
+    if (refuse.length === 0) return;
+    const reason = 'connection died; no re-open for this destination (voip-service)';
+    for (const tx of refuse) tx.failFlow(new TransportError(FLOW_DIED, reason));
+    const first = refuse[0]?.destination;
+    const destination = first ? hostPort(first.address, first.port) : dead.facts.remote;
+    this.reports.post(() => this.events.emit('ConnectionReopenFailed', { ...dead.facts, destination, reason, reopenMs: 0, failed: refuse.map(refOf) }));
+  }
+
+  /** Re-opens to dest and re-sends txs there; its reports wait (hold) until it is done. */
+  private async reopen(dead: DeadConnection, dest: Destination & { transport: StreamName }, txs: ClientTransaction[]): Promise<void> {
+    const done = this.reports.hold();
+    try {
+      await this.reopenAndResend(dead, dest, txs);
+    } finally {
+      done();
     }
   }
 
-  private async reopen(facts: ConnectionFacts, dest: Destination & { transport: StreamName }, txs: ClientTransaction[], log: Logger): Promise<void> {
+  private async reopenAndResend(dead: DeadConnection, dest: Destination & { transport: StreamName }, txs: ClientTransaction[]): Promise<void> {
     const started = this.deps.clock.now();
     const destination = hostPort(dest.address, dest.port);
     let connectionId: string;
@@ -151,25 +181,59 @@ export class FlowRecovery {
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       const reopenMs = this.deps.clock.now() - started;
-      log.error({ destination, reason, reopenMs }, 'could not re-open the connection: its transactions fail');
       const waiting = txs.filter((tx) => tx.active);
       for (const tx of waiting) tx.failFlow(new TransportError(REOPEN_FAILED, `stale connection could not be re-opened to ${destination}: ${reason}`, { cause: err }));
-      this.events.emit('ConnectionReopenFailed', { ...facts, destination, reason, reopenMs, failed: waiting.map(refOf) });
+      this.reports.post(() => {
+        dead.log().error({ destination, reason, reopenMs }, 'could not re-open the connection: its transactions fail');
+        this.events.emit('ConnectionReopenFailed', { ...dead.facts, destination, reason, reopenMs, failed: waiting.map(refOf) });
+      });
       return;
     }
-    const resent: TransactionRef[] = [];
+    const resent: ClientTransaction[] = [];
+    const failures: { tx: ClientTransaction; err: unknown }[] = [];
     for (const tx of txs) {
       if (!tx.active) continue;
       try {
         await tx.resend({ ...dest, flowId: connectionId });
-        resent.push(refOf(tx));
+        resent.push(tx);
       } catch (err) {
         // resend() failed the transaction itself (local 503).
-        log.warn({ err, branch: refOf(tx).branch }, 're-send on the new connection failed');
+        failures.push({ tx, err });
       }
     }
     const reopenMs = this.deps.clock.now() - started;
-    log.info({ destination, newConnection: connectionId, reopenMs, resent: resent.length }, 'connection re-opened, requests re-sent');
-    this.events.emit('ConnectionReopened', { ...facts, destination, newConnectionId: connectionId, reopenMs, resent });
+    this.reports.post(() => {
+      const log = dead.log();
+      for (const { tx, err } of failures) log.warn({ err, branch: refOf(tx).branch }, 're-send on the new connection failed');
+      log.info({ destination, newConnection: connectionId, reopenMs, resent: resent.length }, 'connection re-opened, requests re-sent');
+      this.events.emit('ConnectionReopened', { ...dead.facts, destination, newConnectionId: connectionId, reopenMs, resent: resent.map(refOf) });
+    });
+  }
+}
+
+/** What the reports about one dead connection share; the child logger is made only when one is written. */
+class DeadConnection {
+  readonly facts: ConnectionFacts;
+  private logger: Logger | undefined;
+
+  constructor(
+    e: TransportEvents['connectionClosed'],
+    time: number,
+    private readonly parentLog: Logger,
+  ) {
+    this.facts = {
+      connectionId: e.id,
+      transport: e.transport,
+      remote: hostPort(e.remoteAddress, e.remotePort),
+      detectedBy: detectedBy(e),
+      cause: e.cause,
+      time,
+    };
+  }
+
+  log(): Logger {
+    const { connectionId, remote, transport, detectedBy: how } = this.facts;
+    this.logger ??= this.parentLog.child({ connection: connectionId, remote, transport, detectedBy: how });
+    return this.logger;
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SipRequest } from '../../../src/sip/message.js';
-import { detectedBy, FLOW_DIED, FlowRecovery, REOPEN_FAILED, type FlowRecoveryEvents } from '../../../src/transaction/flow-recovery.js';
+import { detectedBy, FLOW_DIED, FlowRecovery, REOPEN_FAILED, REPORT_MAX_WAIT_MS, type FlowRecoveryEvents } from '../../../src/transaction/flow-recovery.js';
 import type { ClientTransaction } from '../../../src/transaction/types.js';
 import type { TransportEvents } from '../../../src/transport/transport-events.js';
 import type { Destination, SendResult } from '../../../src/transport/types.js';
@@ -52,7 +52,8 @@ function tx(branch: string, dest: Destination, opts: { reopen?: boolean; method?
   return fake as unknown as FakeTx;
 }
 
-function rig(opts: { active: FakeTx[]; open?: (d: Destination) => Promise<{ id: string }> }) {
+/** `active` wait on the connection that dies (tcp-1); `others` on further ones, by id. */
+function rig(opts: { active: FakeTx[]; others?: Record<string, FakeTx[]>; open?: (d: Destination) => Promise<{ id: string }> }) {
   const clock = new ManualClock();
   const transportEvents = new TypedEvents<TransportEvents>();
   const opened: Destination[] = [];
@@ -64,18 +65,33 @@ function rig(opts: { active: FakeTx[]; open?: (d: Destination) => Promise<{ id: 
         return (opts.open?.(d) ?? Promise.resolve({ id: 'tcp-9' })) as never;
       },
     },
-    transactions: { activeClientTransactionsOnFlow: (id) => (id === 'tcp-1' ? opts.active : []) },
+    transactions: { activeClientTransactionsOnFlow: (id) => (id === 'tcp-1' ? opts.active : (opts.others?.[id] ?? [])) },
     clock,
     log: silentLogger,
   });
   const seen: { name: keyof FlowRecoveryEvents; e: unknown }[] = [];
   for (const name of ['ConnectionStale', 'ConnectionReopened', 'ConnectionReopenFailed'] as const) recovery.events.on(name, (e) => seen.push({ name, e }));
-  const die = (errorCode = 'ETIMEDOUT'): void =>
-    transportEvents.emit('connectionClosed', { id: 'tcp-1', transport: 'TCP', origin: 'accepted', remoteAddress: '10.0.0.2', remotePort: 40000, cause: `error: ${errorCode}`, errorCode });
-  return { recovery, seen, opened, die };
+  const dieOn = (id: string, remotePort: number, errorCode = 'ETIMEDOUT'): void =>
+    transportEvents.emit('connectionClosed', { id, transport: 'TCP', origin: 'accepted', remoteAddress: '10.0.0.2', remotePort, cause: `error: ${errorCode}`, errorCode });
+  const die = (errorCode = 'ETIMEDOUT'): void => dieOn('tcp-1', 40000, errorCode);
+  return { clock, recovery, seen, opened, die, dieOn };
 }
 
-const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
+/** A few turns of the event loop: re-opens settle, then their reports go out. */
+const flush = async (): Promise<void> => {
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+};
+
+/** A connect the test completes (or fails) when it likes. */
+function pendingConnect(): { promise: Promise<{ id: string }>; open: (id: string) => void; fail: (err: Error) => void } {
+  let open: (id: string) => void = () => {};
+  let fail: (err: Error) => void = () => {};
+  const promise = new Promise<{ id: string }>((resolve, reject) => {
+    open = (id) => resolve({ id });
+    fail = reject;
+  });
+  return { promise, open, fail };
+}
 const PHONE: Destination = { transport: 'TCP', address: '10.0.0.2', port: 5070, flowId: 'tcp-1' };
 
 describe('FlowRecovery (SPEC §5.3)', () => {
@@ -129,6 +145,68 @@ describe('FlowRecovery (SPEC §5.3)', () => {
     await flush();
     expect(r.seen).toEqual([]);
     expect(a.resentTo).toEqual([]);
+  });
+
+  it('when many connections die in one turn, every re-open starts before anything is reported, and each is reported stale before re-opened', async () => {
+    const phones = [1, 2, 3].map((n) => ({ flow: `tcp-${n}`, dest: { ...PHONE, port: 5070 + n, flowId: `tcp-${n}` } }));
+    const txs = phones.map((p, i) => tx(`z9hG4bK${i}`, p.dest));
+    const connects = phones.map(() => pendingConnect());
+    const r = rig({
+      active: [txs[0]!],
+      others: { 'tcp-2': [txs[1]!], 'tcp-3': [txs[2]!] },
+      open: (d) => connects[d.port - 5071]!.promise,
+    });
+    phones.forEach((_, i) => r.dieOn(`tcp-${i + 1}`, 40001 + i));
+    expect(r.opened.map((d) => d.port)).toEqual([5071, 5072, 5073]);
+    await flush();
+    expect(r.seen).toEqual([]); // the connects are still under way
+    connects[2]!.open('tcp-13');
+    connects[0]!.open('tcp-11');
+    await flush();
+    expect(r.seen).toEqual([]); // one is still under way
+    connects[1]!.open('tcp-12');
+    await flush();
+    expect(txs.map((t) => t.resentTo[0]?.flowId)).toEqual(['tcp-11', 'tcp-12', 'tcp-13']);
+    expect(r.seen.map((s) => s.name)).toEqual(['ConnectionStale', 'ConnectionStale', 'ConnectionStale', 'ConnectionReopened', 'ConnectionReopened', 'ConnectionReopened']);
+    for (const p of phones) {
+      const order = r.seen.filter((s) => (s.e as { connectionId: string }).connectionId === p.flow).map((s) => s.name);
+      expect(order).toEqual(['ConnectionStale', 'ConnectionReopened']);
+    }
+  });
+
+  it('reports keep the time they describe: ConnectionStale the detection, reopenMs from the close to the re-send', async () => {
+    const a = tx('z9hG4bKa', PHONE);
+    const connect = pendingConnect();
+    const r = rig({ active: [a], open: () => connect.promise });
+    const detectedAt = r.clock.now();
+    r.die();
+    r.clock.advance(7);
+    connect.open('tcp-9');
+    await flush();
+    expect(r.seen[0]).toMatchObject({ name: 'ConnectionStale', e: { time: detectedAt } });
+    expect(r.seen[1]).toMatchObject({ name: 'ConnectionReopened', e: { time: detectedAt, reopenMs: 7 } });
+  });
+
+  it(`a re-open that hangs holds the reports back for at most ${REPORT_MAX_WAIT_MS} ms`, async () => {
+    const a = tx('z9hG4bKa', PHONE);
+    const connect = pendingConnect();
+    const r = rig({ active: [a], open: () => connect.promise });
+    r.die();
+    await flush();
+    expect(r.seen).toEqual([]);
+    r.clock.advance(REPORT_MAX_WAIT_MS);
+    expect(r.seen.map((s) => s.name)).toEqual(['ConnectionStale']);
+    connect.fail(new Error('connect to TCP 10.0.0.2:5070 timed out after 2000 ms'));
+    await flush();
+    expect(r.seen.map((s) => s.name)).toEqual(['ConnectionStale', 'ConnectionReopenFailed']);
+  });
+
+  it('stop() sends the reports still waiting at once', () => {
+    const r = rig({ active: [] });
+    r.die();
+    expect(r.seen).toEqual([]);
+    r.recovery.stop();
+    expect(r.seen.map((s) => s.name)).toEqual(['ConnectionStale']);
   });
 
   it('names how the connection was found dead', () => {
