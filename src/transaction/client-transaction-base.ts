@@ -98,6 +98,7 @@ export abstract class ClientTransactionBase<S extends string> extends Transactio
     try {
       const result = await this.ctx.transport.sendRequest(msg, this.dest);
       this.sentOn = result;
+      this.ctx.onSentOn?.(this, result.flowId);
       // Later sends of this transaction (the ACK, retransmissions) stay on this flow (§17.1.1.3).
       if (result.flowId !== undefined) this.dest = { ...this.dest, flowId: result.flowId };
       return result;

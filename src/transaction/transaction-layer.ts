@@ -84,6 +84,7 @@ export class TransactionLayer {
       log: this.log,
       onStateChange: (tx, from, to) => this.registry.stateChanged(tx, from, to),
       onTerminated: (tx, reason) => this.registry.remove(tx, reason),
+      onSentOn: (tx, flowId) => this.registry.clientSentOn(tx, flowId),
       onServerFailure: (tx, failure) => this.serverFailed(tx, failure),
     };
   }
@@ -138,7 +139,7 @@ export class TransactionLayer {
    * response: the ones the re-open-and-re-send module re-sends (tx.resend()) when it dies.
    */
   activeClientTransactionsOnFlow(flowId: string): ClientTransaction[] {
-    return this.registry.clients().filter((tx) => tx.active && tx.flow?.flowId === flowId);
+    return this.registry.clientsOnFlow(flowId).filter((tx) => tx.active && tx.flow?.flowId === flowId);
   }
 
   /** A live transaction by id, for diagnostics and the control API. */

@@ -135,5 +135,7 @@ export interface TransactionContext {
   log: Logger;
   onStateChange(tx: Transaction, from: string, to: string): void;
   onTerminated(tx: Transaction, reason: TerminationReason): void;
+  /** A client transaction's request went out on connection `flowId` (undefined: over UDP). */
+  onSentOn?(tx: ClientTransaction, flowId: string | undefined): void;
   onServerFailure(tx: ServerTransaction, failure: ServerTransactionFailure): void;
 }

@@ -3,6 +3,7 @@ import { getHeader, type SipRequest } from '../../../src/sip/message.js';
 import { topBranch } from '../../../src/sip/via.js';
 import type { TransactionLayerEvents } from '../../../src/transaction/transaction-events.js';
 import { destination, request, response, source } from '../../support/sip-builders.js';
+import { flushPromises } from '../../support/fake-transport.js';
 import { expectNoLeftovers, recordingUser, setup, type Harness } from './harness.js';
 
 let h: Harness;
@@ -214,6 +215,26 @@ describe('TransactionLayer: sending requests', () => {
       expect.objectContaining({ code: 'TRANSACTION_EXISTS' }),
     );
     h.layer.receive({ message: response(tx.request, 200), source: source('TCP') });
+  });
+});
+
+describe('TransactionLayer: client transactions by connection', () => {
+  it('finds those waiting on one connection among many: not those on others, over UDP, or ended', async () => {
+    h = setup();
+    const onFlow = (flowId: string, branch: string) => h.layer.sendRequest(request({ method: 'OPTIONS', branch, transport: 'TCP' }), destination('TCP', { flowId }), recordingUser());
+    const a = onFlow('flow-a', 'z9hG4bK-a1');
+    const a2 = onFlow('flow-a', 'z9hG4bK-a2');
+    const b = onFlow('flow-b', 'z9hG4bK-b1');
+    const udp = h.layer.sendRequest(request({ method: 'OPTIONS', branch: 'z9hG4bK-u1' }), destination('UDP'), recordingUser());
+    await flushPromises();
+    expect(h.layer.activeClientTransactionsOnFlow('flow-a')).toEqual([a, a2]);
+    expect(h.layer.activeClientTransactionsOnFlow('flow-b')).toEqual([b]);
+    h.layer.receive({ message: response(a.request, 200), source: source('TCP') });
+    expect(h.layer.activeClientTransactionsOnFlow('flow-a')).toEqual([a2]);
+    h.clock.advance(32_000); // the rest time out (timer F)
+    expect(h.layer.activeClientTransactionsOnFlow('flow-a')).toEqual([]);
+    expect(h.layer.activeClientTransactionsOnFlow('flow-b')).toEqual([]);
+    expect(udp.active).toBe(false);
   });
 });
 
