@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { defaultConfig, loadConfigFile } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { ConfigError } from './util/errors.js';
@@ -63,8 +63,36 @@ function reportConfigError(err: unknown): number {
   throw err;
 }
 
+/**
+ * Log lines go to stdout asynchronously: a burst of them (many connections found dead at
+ * once) must not stall the event loop on a slow pipe. What is still buffered is written
+ * before the process exits: awaited on every return from here, and by pino's exit hook
+ * (synchronously) on any other exit.
+ */
 async function run(config: Config, source: string): Promise<number> {
-  const log = pino({ level: config.log.level, base: { service: 'sip-server' } });
+  const destination = pino.destination({ dest: 1, sync: false });
+  const log = pino({ level: config.log.level, base: { service: 'sip-server' } }, destination);
+  try {
+    return await serve(config, source, log);
+  } finally {
+    await allWritten(destination);
+  }
+}
+
+/** Ends `destination` once what it holds is written, waiting at most `maxMs` (for a reader that stopped reading). */
+function allWritten(destination: ReturnType<typeof pino.destination>, maxMs = 2000): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, maxMs);
+    timer.unref();
+    destination.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    destination.end();
+  });
+}
+
+async function serve(config: Config, source: string, log: Logger): Promise<number> {
   let tls;
   try {
     tls = SipServer.readTlsFiles(config, source);
