@@ -8,6 +8,7 @@ import type { CheckTarget } from '../directory/oos-check.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { SipParseError, SipServerError } from '../util/errors.js';
 import { newTag } from '../util/ids.js';
+import { detach } from '../util/detach.js';
 import type { Logger } from '../util/logger.js';
 import { TypedEvents } from '../util/typed-events.js';
 import type { Binding } from './binding.js';
@@ -52,7 +53,7 @@ export class Registrar {
   readonly events: TypedEvents<RegistrarEvents>;
   private readonly bindings = new Map<string, Map<string, Binding>>();
   /** Live bindings by the connection their REGISTER came on, so a closed flow costs O(its bindings). */
-  private readonly byFlow = new Map<string, Set<Binding>>();
+  private readonly byFlow = new Map<string, Binding[]>();
   private readonly expiryTimers = new Map<Binding, TimerHandle>();
 
   constructor(
@@ -186,11 +187,12 @@ export class Registrar {
       return;
     }
     const src = tx.source;
+    // Kept for the registration's lifetime: copies, not slices of the REGISTER's text.
     const b: Binding = {
-      aor: dn,
-      contact: c.contact,
+      aor: detach(dn),
+      contact: detach(c.contact),
       expiresAt: now + c.expiresS * 1000,
-      callId,
+      callId: detach(callId),
       cseq,
       transport: src.transport,
       source: { address: src.address, port: src.port },
@@ -201,9 +203,9 @@ export class Registrar {
     const q = c.na.params.get('q');
     if (q) b.q = Number(q);
     const ua = getHeaderValues(req, 'user-agent')[0];
-    if (ua !== undefined) b.userAgent = ua;
+    if (ua !== undefined) b.userAgent = detach(ua);
     const instance = c.na.params.get('+sip.instance');
-    if (instance) b.instanceId = instance;
+    if (instance) b.instanceId = detach(instance);
     const regId = c.na.params.get('reg-id');
     if (regId) b.regId = Number(regId);
     // Written before the 200 OK: a registration acknowledged survives a crash (SPEC §8).
@@ -265,12 +267,9 @@ export class Registrar {
     if (replaced && replaced !== b) this.unindexFlow(replaced);
     byContact.set(b.contact, b);
     if (b.flowId !== undefined && b.flowState === 'live') {
-      let onFlow = this.byFlow.get(b.flowId);
-      if (!onFlow) {
-        onFlow = new Set();
-        this.byFlow.set(b.flowId, onFlow);
-      }
-      onFlow.add(b);
+      const onFlow = this.byFlow.get(b.flowId);
+      if (!onFlow) this.byFlow.set(b.flowId, [b]);
+      else if (!onFlow.includes(b)) onFlow.push(b);
     }
     this.expiryTimers.set(
       b,
@@ -295,8 +294,10 @@ export class Registrar {
   private unindexFlow(b: Binding): void {
     if (b.flowId === undefined) return;
     const onFlow = this.byFlow.get(b.flowId);
-    if (!onFlow?.delete(b)) return;
-    if (onFlow.size === 0) this.byFlow.delete(b.flowId);
+    const i = onFlow?.indexOf(b) ?? -1;
+    if (!onFlow || i < 0) return;
+    onFlow.splice(i, 1);
+    if (onFlow.length === 0) this.byFlow.delete(b.flowId);
   }
 
   private unschedule(b: Binding): void {

@@ -7,9 +7,11 @@ import type { TransportName } from './types.js';
  */
 export class ConnectionTable {
   private readonly byId = new Map<string, Connection>();
-  private readonly byRemote = new Map<string, Set<Connection>>();
+  // Arrays, not Sets: almost every key has one connection and every connection one alias, and
+  // at 100,000 connections a Set's hash table each is memory that shows.
+  private readonly byRemote = new Map<string, Connection[]>();
   /** Extra keys under which a connection is also found (e.g. the peer's Via sent-by). */
-  private readonly aliases = new Map<Connection, Set<string>>();
+  private readonly aliases = new Map<Connection, string[]>();
   private accepted = 0;
 
   static key(transport: TransportName, address: string, port: number): string {
@@ -31,11 +33,11 @@ export class ConnectionTable {
     const key = ConnectionTable.key(conn.transport, address, port);
     let keys = this.aliases.get(conn);
     if (!keys) {
-      keys = new Set();
+      keys = [];
       this.aliases.set(conn, keys);
     }
-    if (keys.has(key)) return;
-    keys.add(key);
+    if (keys.includes(key)) return;
+    keys.push(key);
     this.index(key, conn);
   }
 
@@ -49,19 +51,17 @@ export class ConnectionTable {
   }
 
   private index(key: string, conn: Connection): void {
-    let set = this.byRemote.get(key);
-    if (!set) {
-      set = new Set();
-      this.byRemote.set(key, set);
-    }
-    set.add(conn);
+    const list = this.byRemote.get(key);
+    if (!list) this.byRemote.set(key, [conn]);
+    else if (!list.includes(conn)) list.push(conn);
   }
 
   private unindex(key: string, conn: Connection): void {
-    const set = this.byRemote.get(key);
-    if (!set) return;
-    set.delete(conn);
-    if (set.size === 0) this.byRemote.delete(key);
+    const list = this.byRemote.get(key);
+    if (!list) return;
+    const i = list.indexOf(conn);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.byRemote.delete(key);
   }
 
   get(id: string): Connection | undefined {
@@ -71,9 +71,9 @@ export class ConnectionTable {
 
   /** An open connection to this remote transport address, the most recently active first. */
   find(transport: TransportName, address: string, port: number): Connection | undefined {
-    const set = this.byRemote.get(ConnectionTable.key(transport, address, port));
+    const list = this.byRemote.get(ConnectionTable.key(transport, address, port));
     let best: Connection | undefined;
-    for (const c of set ?? []) {
+    for (const c of list ?? []) {
       if (c.state === 'open' && (!best || c.lastActivity > best.lastActivity)) best = c;
     }
     return best;

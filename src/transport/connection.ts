@@ -1,6 +1,5 @@
 import { StreamFramer } from '../sip/framer.js';
 import type { Clock } from '../util/clock.js';
-import { TypedEvents } from '../util/typed-events.js';
 import type { StreamSocket } from './stream-socket.js';
 import type { TransportName } from './types.js';
 
@@ -14,18 +13,21 @@ export type ConnectionState = 'open' | 'closing' | 'closed';
 /** Who opened the connection: the peer (accepted) or the server (outbound). */
 export type ConnectionOrigin = 'accepted' | 'outbound';
 
-export interface ConnectionEvents extends Record<string, unknown> {
+/**
+ * What a connection reports, to one handler object shared by every connection (the transport
+ * layer): no emitter, listener set or closures per connection, which at 100,000 connections
+ * is memory that counts.
+ */
+export interface ConnectionHandler {
   /** One complete SIP message's bytes (still to be parsed). */
-  data: Buffer;
-  /** A CRLFCRLF keep-alive ping was received (and answered). */
-  ping: undefined;
+  data(conn: Connection, bytes: Buffer): void;
   /** The stream cannot be framed; the connection is being closed. */
-  unframeable: { reason: string; headBytes?: Buffer };
-  closed: { cause: string; error?: NodeJS.ErrnoException };
+  unframeable(conn: Connection, info: { reason: string; headBytes?: Buffer }): void;
+  /** Exactly once, when the connection is gone. A CRLFCRLF ping is answered here and not reported. */
+  closed(conn: Connection, info: { cause: string; error?: NodeJS.ErrnoException }): void;
 }
 
 export class Connection {
-  readonly events = new TypedEvents<ConnectionEvents>();
   state: ConnectionState = 'open';
   readonly createdAt: number;
   lastActivity: number;
@@ -39,6 +41,7 @@ export class Connection {
     readonly socket: StreamSocket,
     private readonly clock: Clock,
     maxMessageSize: number,
+    private readonly handler: ConnectionHandler,
   ) {
     this.createdAt = clock.now();
     this.lastActivity = this.createdAt;
@@ -103,15 +106,14 @@ export class Connection {
     this.lastActivity = this.clock.now();
     for (const ev of this.framer.push(chunk)) {
       if (this.state !== 'open') return;
-      if (ev.type === 'message') this.events.emit('data', ev.data);
+      if (ev.type === 'message') this.handler.data(this, ev.data);
       else if (ev.type === 'ping') {
         // RFC 5626 §4.4.1: answer a CRLFCRLF ping with a CRLF pong at once.
         this.socket.write('\r\n');
-        this.events.emit('ping', undefined);
       } else {
         const info: { reason: string; headBytes?: Buffer } = { reason: ev.reason };
         if (ev.headBytes) info.headBytes = ev.headBytes;
-        this.events.emit('unframeable', info);
+        this.handler.unframeable(this, info);
         this.close(`unframeable: ${ev.reason}`);
         return;
       }
@@ -121,9 +123,9 @@ export class Connection {
   private finish(error?: NodeJS.ErrnoException): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    const ev: ConnectionEvents['closed'] = { cause: this.closeCause ?? 'closed' };
-    if (error) ev.error = error;
-    this.events.emit('closed', ev);
+    const info: { cause: string; error?: NodeJS.ErrnoException } = { cause: this.closeCause ?? 'closed' };
+    if (error) info.error = error;
+    this.handler.closed(this, info);
   }
 }
 

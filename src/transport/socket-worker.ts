@@ -19,6 +19,23 @@ let setup: WorkerSetup | undefined;
 let keepAlive: KeepAlive | undefined;
 const sockets = new Map<string, Socket>();
 
+const ID = Symbol('connection id');
+type Held = Socket & { [ID]: string };
+
+function onData(this: Held, bytes: Buffer): void {
+  send({ t: 'data', id: this[ID], bytes });
+}
+function onEnd(this: Held): void {
+  send({ t: 'end', id: this[ID] });
+}
+function onError(this: Held, err: NodeJS.ErrnoException): void {
+  send({ t: 'error', id: this[ID], ...(err.code ? { code: err.code } : {}), message: err.message });
+}
+function onClose(this: Held): void {
+  sockets.delete(this[ID]);
+  send({ t: 'close', id: this[ID] });
+}
+
 function adopt(id: string, tls: boolean, raw: Socket): void {
   const s = setup;
   if (!s || !keepAlive) {
@@ -47,13 +64,12 @@ function adopt(id: string, tls: boolean, raw: Socket): void {
     socket = new TLSSocket(raw, { isServer: true, cert: s.tls.cert, key: s.tls.key, ...(s.tls.ca ? { ca: s.tls.ca } : {}) });
   }
   sockets.set(id, socket);
-  socket.on('data', (bytes: Buffer) => send({ t: 'data', id, bytes }));
-  socket.on('end', () => send({ t: 'end', id }));
-  socket.on('error', (err: NodeJS.ErrnoException) => send({ t: 'error', id, ...(err.code ? { code: err.code } : {}), message: err.message }));
-  socket.on('close', () => {
-    sockets.delete(id);
-    send({ t: 'close', id });
-  });
+  // Shared listeners (`this` is the socket) rather than four closures per connection.
+  (socket as Held)[ID] = id;
+  socket.on('data', onData);
+  socket.on('end', onEnd);
+  socket.on('error', onError);
+  socket.on('close', onClose);
   send({ t: 'adopted', id, keepAlive: readBack });
   raw.resume();
 }

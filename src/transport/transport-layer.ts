@@ -11,7 +11,7 @@ import type { Clock } from '../util/clock.js';
 import { SipParseError, TransportError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { TypedEvents } from '../util/typed-events.js';
-import { Connection, stripV4Mapped, type ConnectionOrigin } from './connection.js';
+import { Connection, stripV4Mapped, type ConnectionHandler, type ConnectionOrigin } from './connection.js';
 import { ConnectionTable } from './connection-table.js';
 import { createConnector, type Connector } from './connector.js';
 import type { SocketWorkers } from './socket-workers.js';
@@ -259,20 +259,32 @@ export class TransportLayer implements SipTransport {
   }
 
   private track(socket: StreamSocket, transport: StreamName, origin: ConnectionOrigin, id: string): Connection {
-    const conn = new Connection(id, transport, origin, socket, this.clock, this.opts.maxMessageSize);
+    const conn = new Connection(id, transport, origin, socket, this.clock, this.opts.maxMessageSize, this.connectionHandler);
     this.connections.add(conn);
-    conn.events.on('data', (bytes) => this.onBytes(bytes, this.sourceOf(conn)));
-    conn.events.on('unframeable', ({ reason, headBytes }) => {
-      this.events.emit('messageDropped', { source: this.sourceOf(conn), reason });
-      if (headBytes) this.answerUnparsable(headBytes, new SipParseError(reason), this.sourceOf(conn));
-    });
-    conn.events.on('closed', ({ cause, error }) => {
-      this.connections.remove(conn);
-      this.events.emit('connectionClosed', { id: conn.id, transport, origin, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, cause, ...(error?.code ? { errorCode: error.code } : {}) });
-    });
     this.events.emit('connectionOpened', { id: conn.id, transport, origin, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, localAddress: conn.localAddress, localPort: conn.localPort });
     return conn;
   }
+
+  /** What every connection reports to (one object for all of them). */
+  private readonly connectionHandler: ConnectionHandler = {
+    data: (conn, bytes) => this.onBytes(bytes, this.sourceOf(conn)),
+    unframeable: (conn, { reason, headBytes }) => {
+      this.events.emit('messageDropped', { source: this.sourceOf(conn), reason });
+      if (headBytes) this.answerUnparsable(headBytes, new SipParseError(reason), this.sourceOf(conn));
+    },
+    closed: (conn, { cause, error }) => {
+      this.connections.remove(conn);
+      this.events.emit('connectionClosed', {
+        id: conn.id,
+        transport: conn.transport,
+        origin: conn.origin,
+        remoteAddress: conn.remoteAddress,
+        remotePort: conn.remotePort,
+        cause,
+        ...(error?.code ? { errorCode: error.code } : {}),
+      });
+    },
+  };
 
   private sourceOf(conn: Connection): Source {
     return { transport: conn.transport, address: conn.remoteAddress, port: conn.remotePort, flowId: conn.id, localAddress: conn.localAddress, localPort: conn.localPort };

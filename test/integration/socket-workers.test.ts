@@ -79,7 +79,7 @@ describe('socket workers hold the accepted connections', () => {
     await waitFor(() => childrenOf(server.proc.pid ?? 0).length === 0, 'the workers to exit');
   });
 
-  it('every accepted connection is owned by one of two worker processes, not by the server, spread evenly', async () => {
+  it('every accepted connection is owned by one of two worker processes, not by the server, spread evenly', () => {
     const pid = server.proc.pid ?? 0;
     const workers = childrenOf(pid);
     expect(workers).toHaveLength(2);
