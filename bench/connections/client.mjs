@@ -1,12 +1,16 @@
-// One endpoint process of bench/connections: opens `count` TCP connections from `source` to the
+// One endpoint process of bench/connections: opens `count` TCP connections from `sources` (a
+// comma-separated list of local addresses, used in turn) to the
 // server, one per endpoint, and registers DN `first + i` over connection i (Contact = that
 // connection's own address), at most `window` REGISTERs outstanding. Keeps every connection
-// open afterwards (a REGISTER unanswered after 5 s counts as failed) and answers nothing (the kernel answers keep-alive probes). Started with
+// open afterwards (a REGISTER unanswered after 15 s counts as failed) and answers nothing (the kernel answers keep-alive probes). Started with
 // fork(); reports {t:'progress', registered, failed} and {t:'done', …} to its parent and
 // closes everything on {t:'close'}. One process holds at most ~19.9k sockets here (NOTES.md).
 import { connect } from 'node:net';
 
-const [server, port, source, first, count, window] = process.argv.slice(2);
+const [server, port, sourceList, first, count, window] = process.argv.slice(2);
+// Few connections per source address: connect() has to search for a free ephemeral port, and
+// that search gets slow as an address's port range fills up.
+const sources = sourceList.split(',');
 const total = Number(count);
 const inFlight = Number(window);
 const sockets = [];
@@ -27,6 +31,7 @@ const fail = (reason) => {
 
 function register(i) {
   const dn = String(Number(first) + i);
+  const source = sources[i % sources.length];
   const socket = connect({ host: server, port: Number(port), localAddress: source, noDelay: true });
   sockets.push(socket);
   let answered = false;
@@ -36,7 +41,7 @@ function register(i) {
       answered = true;
       fail('timeout');
     }
-  }, 5_000);
+  }, 15_000);
   socket.on('connect', () => {
     const local = `${socket.localAddress}:${socket.localPort}`;
     const branch = `z9hG4bK-${dn}-${socket.localPort}`;
