@@ -51,7 +51,8 @@ class Refusal extends SipServerError {
  */
 export class Registrar {
   readonly events: TypedEvents<RegistrarEvents>;
-  private readonly bindings = new Map<string, Map<string, Binding>>();
+  /** Bindings by DN; an array, not a map by contact: a DN has one or a few, and there may be 100,000 DNs. */
+  private readonly bindings = new Map<string, Binding[]>();
   /** Live bindings by the connection their REGISTER came on, so a closed flow costs O(its bindings). */
   private readonly byFlow = new Map<string, Binding[]>();
   private readonly expiryTimers = new Map<Binding, TimerHandle>();
@@ -94,11 +95,11 @@ export class Registrar {
   }
 
   bindingsOf(dn: string): Binding[] {
-    return [...(this.bindings.get(dn)?.values() ?? [])];
+    return [...(this.bindings.get(dn) ?? [])];
   }
 
   allBindings(): Binding[] {
-    return [...this.bindings.values()].flatMap((m) => [...m.values()]);
+    return [...this.bindings.values()].flat();
   }
 
   /**
@@ -168,7 +169,7 @@ export class Registrar {
       for (const b of this.bindingsOf(dn)) this.drop(b, 'removed');
     } else {
       for (const c of contacts) {
-        const old = this.bindings.get(dn)?.get(c.contact);
+        const old = this.bindingOf(dn, c.contact);
         if (old && old.callId === callId && old.cseq >= cseq) throw new Refusal(500, 'Out of Order REGISTER');
       }
       for (const c of contacts) this.apply(dn, c, tx, req, callId, cseq, now);
@@ -181,7 +182,7 @@ export class Registrar {
   }
 
   private apply(dn: string, c: ContactRequest, tx: ServerTransaction, req: SipRequest, callId: string, cseq: number, now: number): void {
-    const old = this.bindings.get(dn)?.get(c.contact);
+    const old = this.bindingOf(dn, c.contact);
     if (c.expiresS === 0) {
       if (old) this.drop(old, 'removed');
       return;
@@ -257,15 +258,18 @@ export class Registrar {
     return out;
   }
 
+  private bindingOf(dn: string, contact: string): Binding | undefined {
+    return this.bindings.get(dn)?.find((x) => x.contact === contact);
+  }
+
   private keep(b: Binding): void {
-    let byContact = this.bindings.get(b.aor);
-    if (!byContact) {
-      byContact = new Map();
-      this.bindings.set(b.aor, byContact);
-    }
-    const replaced = byContact.get(b.contact);
+    const list = this.bindings.get(b.aor);
+    const at = list ? list.findIndex((x) => x.contact === b.contact) : -1;
+    const replaced = list?.[at];
     if (replaced && replaced !== b) this.unindexFlow(replaced);
-    byContact.set(b.contact, b);
+    if (!list) this.bindings.set(b.aor, [b]);
+    else if (at >= 0) list[at] = b;
+    else list.push(b);
     if (b.flowId !== undefined && b.flowState === 'live') {
       const onFlow = this.byFlow.get(b.flowId);
       if (!onFlow) this.byFlow.set(b.flowId, [b]);
@@ -282,10 +286,11 @@ export class Registrar {
 
   private drop(b: Binding, reason: 'removed' | 'expired'): void {
     this.unschedule(b);
-    const byContact = this.bindings.get(b.aor);
-    if (byContact?.get(b.contact) !== b) return;
-    byContact.delete(b.contact);
-    if (byContact.size === 0) this.bindings.delete(b.aor);
+    const list = this.bindings.get(b.aor);
+    const at = list ? list.indexOf(b) : -1;
+    if (!list || at < 0) return;
+    list.splice(at, 1);
+    if (list.length === 0) this.bindings.delete(b.aor);
     this.unindexFlow(b);
     this.store.remove(b.aor, b.contact);
     this.events.emit('EventUnregistered', { dn: b.aor, contact: b.contact, reason, time: this.clock.now() });

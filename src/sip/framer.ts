@@ -23,8 +23,11 @@ type State = 'idle' | 'head' | 'body';
  * Work is linear in the bytes pushed, however they are split. A message that arrives whole
  * in one chunk is returned as a view of that chunk, without a copy.
  */
+/** Shared by every idle framer (nothing is ever written into a zero-length buffer). */
+const EMPTY = Buffer.alloc(0);
+
 export class StreamFramer {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = EMPTY;
   /** Bytes of buf in use; buf[0] is the first byte of the current message. */
   private len = 0;
   private state: State = 'idle';
@@ -51,7 +54,7 @@ export class StreamFramer {
       this.buf.copyWithin(0, used, this.len);
       this.len -= used;
     }
-    if (this.len === 0 && this.buf.length > 65536) this.buf = Buffer.alloc(0);
+    if (this.len === 0 && this.buf.length > 65536) this.buf = EMPTY;
     return events;
   }
 
@@ -110,7 +113,7 @@ export class StreamFramer {
   private fail(events: FramerEvent[], reason: string, head?: Buffer): void {
     this.dead = true;
     this.len = 0;
-    this.buf = Buffer.alloc(0);
+    this.buf = EMPTY;
     events.push(head ? { type: 'error', reason, headBytes: Buffer.from(head) } : { type: 'error', reason });
   }
 

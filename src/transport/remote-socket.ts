@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import type { SocketKeepAlive } from './keep-alive.js';
 import type { StreamSocket } from './stream-socket.js';
 import type { ToWorker } from './worker-protocol.js';
@@ -10,12 +9,28 @@ interface Peer {
   localPort: number;
 }
 
+/** How a RemoteSocket reaches its worker: posts a message; write callbacks are kept per worker. */
+export interface WorkerLink {
+  post(m: ToWorker): void;
+  /** Keeps `callback` until the worker reports write `n` of socket `id` done; returns n (> 0). */
+  expectWrite(id: string, callback: (err?: Error | null) => void): number;
+}
+
+type Listeners = {
+  data?: (chunk: Buffer) => void;
+  error?: (err: NodeJS.ErrnoException) => void;
+  end?: () => void;
+  close?: () => void;
+};
+
 /**
  * Stands in the server process for a socket that a socket worker holds: writes go to the
  * worker and complete when the worker's socket has taken the bytes; the worker's reports
- * come back as the usual socket events (`data`, `end`, `error`, `close`).
+ * come back as the usual socket events (`data`, `end`, `error`, `close`), one listener each —
+ * a Connection is the only listener — with no emitter or map of its own, since there may be
+ * 100,000 of these.
  */
-export class RemoteSocket extends EventEmitter implements StreamSocket {
+export class RemoteSocket implements StreamSocket {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;
@@ -23,15 +38,13 @@ export class RemoteSocket extends EventEmitter implements StreamSocket {
   keepAliveReadBack?: SocketKeepAlive;
   private closed = false;
   private ended = false;
-  private nextWrite = 1;
-  private readonly pendingWrites = new Map<number, (err?: Error | null) => void>();
+  private readonly listeners: Listeners = {};
 
   constructor(
     readonly id: string,
     peer: Peer,
-    private readonly post: (m: ToWorker) => void,
+    private readonly link: WorkerLink,
   ) {
-    super();
     this.remoteAddress = peer.remoteAddress;
     this.remotePort = peer.remotePort;
     this.localAddress = peer.localAddress;
@@ -42,43 +55,54 @@ export class RemoteSocket extends EventEmitter implements StreamSocket {
     return this.closed || this.ended;
   }
 
+  on(event: 'data', listener: (chunk: Buffer) => void): this;
+  on(event: 'error', listener: (err: NodeJS.ErrnoException) => void): this;
+  on(event: 'end' | 'close', listener: () => void): this;
+  on(event: keyof Listeners, listener: (arg: never) => void): this {
+    (this.listeners as Record<string, unknown>)[event] = listener;
+    return this;
+  }
+
   write(bytes: Buffer | string, callback?: (err?: Error | null) => void): boolean {
     if (this.destroyed) {
       const err = new Error('socket is closed');
       if (callback) queueMicrotask(() => callback(err));
       return false;
     }
-    const n = this.nextWrite++;
-    if (callback) this.pendingWrites.set(n, callback);
-    this.post({ t: 'write', id: this.id, n, bytes });
+    const n = callback ? this.link.expectWrite(this.id, callback) : 0;
+    this.link.post({ t: 'write', id: this.id, n, bytes });
     return true;
   }
 
   end(): void {
     if (this.destroyed) return;
     this.ended = true;
-    this.post({ t: 'end', id: this.id });
+    this.link.post({ t: 'end', id: this.id });
   }
 
   destroy(): void {
     if (this.closed) return;
     this.ended = true;
-    this.post({ t: 'destroy', id: this.id });
+    this.link.post({ t: 'destroy', id: this.id });
   }
 
-  /** The worker's socket took (or refused) write number n. */
-  written(n: number, error?: string): void {
-    const cb = this.pendingWrites.get(n);
-    this.pendingWrites.delete(n);
-    cb?.(error ? new Error(error) : null);
+  /** What the worker's socket did. */
+  received(bytes: Buffer): void {
+    this.listeners.data?.(bytes);
   }
 
-  /** The worker's socket closed, or the worker itself is gone. */
+  endedByPeer(): void {
+    this.listeners.end?.();
+  }
+
+  failed(err: NodeJS.ErrnoException): void {
+    this.listeners.error?.(err);
+  }
+
+  /** The worker's socket closed, or the worker itself is gone (its pending writes fail with it). */
   closedByWorker(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const cb of this.pendingWrites.values()) cb(new Error('socket closed'));
-    this.pendingWrites.clear();
-    this.emit('close');
+    this.listeners.close?.();
   }
 }

@@ -91,7 +91,9 @@ process.on('message', (m: ToWorker, handle?: Socket) => {
         return;
       }
       const bytes = typeof m.bytes === 'string' ? m.bytes : Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
-      socket.write(bytes, (err) => send({ t: 'written', id: m.id, n: m.n, ...(err ? { error: err.message } : {}) }));
+      // n = 0: nobody waits for this write (a keep-alive pong).
+      if (m.n === 0) socket.write(bytes);
+      else socket.write(bytes, (err) => send({ t: 'written', id: m.id, n: m.n, ...(err ? { error: err.message } : {}) }));
       return;
     }
     case 'end':

@@ -5,7 +5,8 @@ import { TransportError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { stripV4Mapped } from './connection.js';
 import type { KeepAliveSettings } from './keep-alive.js';
-import { RemoteSocket } from './remote-socket.js';
+import { RemoteSocket, type WorkerLink } from './remote-socket.js';
+import type { SocketKeepAlive } from './keep-alive.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 
 export interface SocketWorkersOptions {
@@ -20,6 +21,10 @@ interface Worker {
   index: number;
   proc: ChildProcess;
   sockets: Map<string, RemoteSocket>;
+  /** Write callbacks waiting for the worker's report, by write number (n > 0). */
+  writes: Map<number, { id: string; callback: (err?: Error | null) => void }>;
+  nextWrite: number;
+  link: WorkerLink;
   ready: Promise<void>;
 }
 
@@ -37,6 +42,8 @@ const FD_RESERVE = 100;
  */
 export class SocketWorkers {
   private readonly workers: Worker[] = [];
+  /** Keep-alive read-backs are nearly always alike: one object for each distinct one. */
+  private readonly keepAliveShapes = new Map<string, SocketKeepAlive>();
   private stopping = false;
   readonly perWorkerLimit: number;
 
@@ -94,8 +101,8 @@ export class SocketWorkers {
       this.log.warn({ err, id }, 'could not hand a connection to a socket worker');
       socket.destroy();
       worker.sockets.delete(id);
-      remote.emit('error', Object.assign(new Error(err.message), { code: 'HANDOVER_FAILED' }));
-      remote.closedByWorker();
+      remote.failed(Object.assign(new Error(err.message), { code: 'HANDOVER_FAILED' }));
+      this.closed(worker, remote);
     });
     return remote;
   }
@@ -105,9 +112,19 @@ export class SocketWorkers {
    * context with one that names the handed-over socket, or that socket is kept alive with it.
    */
   private standIn(worker: Worker, id: string, peer: ConstructorParameters<typeof RemoteSocket>[1]): RemoteSocket {
-    const remote = new RemoteSocket(id, peer, (m) => this.post(worker, m));
+    const remote = new RemoteSocket(id, peer, worker.link);
     worker.sockets.set(id, remote);
     return remote;
+  }
+
+  /** A socket is gone: its writes still waiting fail, then it reports closed. */
+  private closed(worker: Worker, remote: RemoteSocket): void {
+    for (const [n, w] of worker.writes) {
+      if (w.id !== remote.id) continue;
+      worker.writes.delete(n);
+      w.callback(new Error('socket closed'));
+    }
+    remote.closedByWorker();
   }
 
   private post(worker: Worker, m: ToWorker): void {
@@ -134,7 +151,22 @@ export class SocketWorkers {
         }
       });
     });
-    const worker: Worker = { index, proc, sockets, ready };
+    const worker: Worker = {
+      index,
+      proc,
+      sockets,
+      writes: new Map(),
+      nextWrite: 1,
+      ready,
+      link: {
+        post: (m) => this.post(worker, m),
+        expectWrite: (id, callback) => {
+          const n = worker.nextWrite++;
+          worker.writes.set(n, { id, callback });
+          return n;
+        },
+      },
+    };
     proc.on('message', (m: FromWorker) => this.onMessage(worker, m));
     proc.on('exit', (code, signal) => this.onExit(worker, code, signal));
     proc.on('error', (err) => this.log.error({ err, worker: index }, 'socket worker error'));
@@ -148,27 +180,34 @@ export class SocketWorkers {
     const remote = worker.sockets.get(m.id);
     if (!remote) return;
     switch (m.t) {
-      case 'adopted':
-        remote.keepAliveReadBack = m.keepAlive;
+      case 'adopted': {
+        const key = JSON.stringify(m.keepAlive);
+        let shape = this.keepAliveShapes.get(key);
+        if (!shape) this.keepAliveShapes.set(key, (shape = m.keepAlive));
+        remote.keepAliveReadBack = shape;
         return;
+      }
       case 'keepAliveFailed':
         this.log.error({ err: { message: m.message }, id: m.id, worker: worker.index }, 'could not set TCP keep-alive on a connection');
         return;
       case 'data':
-        remote.emit('data', Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
+        remote.received(Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
         return;
-      case 'written':
-        remote.written(m.n, m.error);
+      case 'written': {
+        const w = worker.writes.get(m.n);
+        worker.writes.delete(m.n);
+        w?.callback(m.error ? new Error(m.error) : null);
         return;
+      }
       case 'end':
-        remote.emit('end');
+        remote.endedByPeer();
         return;
       case 'error':
-        remote.emit('error', Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
+        remote.failed(Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
         return;
       case 'close':
         worker.sockets.delete(m.id);
-        remote.closedByWorker();
+        this.closed(worker, remote);
         return;
     }
   }
@@ -177,8 +216,8 @@ export class SocketWorkers {
     const lost = [...worker.sockets.values()];
     worker.sockets.clear();
     for (const remote of lost) {
-      remote.emit('error', Object.assign(new Error('socket worker exited'), { code: 'WORKER_EXITED' }));
-      remote.closedByWorker();
+      remote.failed(Object.assign(new Error('socket worker exited'), { code: 'WORKER_EXITED' }));
+      this.closed(worker, remote);
     }
     if (this.stopping) return;
     this.log.error({ worker: worker.index, code, signal, connections: lost.length }, 'socket worker exited; starting it again');
