@@ -115,7 +115,8 @@ export class SipServer {
     this.logTransportEvents();
 
     this.directory = new Directory(deps.config.dns, this.clock, this.log.child({ layer: 'directory' }));
-    this.store = openStore(t.store);
+    const storeLog = this.log.child({ layer: 'store' });
+    this.store = openStore(t.store, { onWriteError: (err) => storeLog.error({ err }, 'could not write call records') });
     const nonces = new NonceManager({ secret: randomBytes(32), now: () => this.clock.now(), random: randomBytes, lifetimeMs: 300_000 });
     this.registrar = new Registrar(
       this.directory,

@@ -23,6 +23,8 @@ export interface SqliteStoreOptions {
   synchronous?: 'NORMAL' | 'FULL';
   /** How long a write waits for another connection's lock (default 2000 ms). */
   busyTimeoutMs?: number;
+  /** Told when a batch of call records could not be written (they are written after the caller returned). */
+  onWriteError?: (err: SipServerError) => void;
 }
 
 const MIGRATIONS: readonly string[] = [
@@ -107,12 +109,17 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly st: Statements;
   private closed = false;
+  /** Call records waiting for the end of this event-loop turn (see addCallRecord). */
+  private pendingCalls: CallRecord[] = [];
+  private flushing: NodeJS.Immediate | undefined;
+  private readonly onWriteError: ((err: SipServerError) => void) | undefined;
 
   /** Opens (creating if missing) the file at `path`; throws SipServerError 'STORE_OPEN'. */
   constructor(
     readonly path: string,
     opts: SqliteStoreOptions = {},
   ) {
+    this.onWriteError = opts.onWriteError;
     this.description = `sqlite:${path}`;
     let db: Database.Database | undefined;
     try {
@@ -157,22 +164,51 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Call records are history, not state a restart needs: they are queued and written together,
+   * in one transaction, once the event loop has handled what it had in hand (setImmediate).
+   * One commit per call cost ~40 µs of the event loop at 1,500 calls/s; a crash loses at
+   * most the records of the calls that ended in that last turn. Reads and close() write the
+   * queue out first, so a reader always sees every record added before.
+   */
   addCallRecord(record: CallRecord): void {
-    this.guard('STORE_WRITE', `writing call record ${record.id}`, () => {
-      this.st.upsertCall.run({
-        id: record.id,
-        call_id: record.callId ?? null,
-        from_dn: record.fromDn,
-        to_dn: record.toDn,
-        started_at: record.startedAt,
-        answered_at: record.answeredAt ?? null,
-        ended_at: record.endedAt ?? null,
-        cause: record.cause ?? null,
-      });
-    });
+    if (this.closed) throw new SipServerError('STORE_CLOSED', `store ${this.description} is closed (writing call record ${record.id})`);
+    this.pendingCalls.push(record);
+    this.flushing ??= setImmediate(() => this.flushCallRecords());
+  }
+
+  /** Writes the queued call records now, in one transaction. */
+  flushCallRecords(): void {
+    if (this.flushing) clearImmediate(this.flushing);
+    this.flushing = undefined;
+    const batch = this.pendingCalls;
+    if (batch.length === 0) return;
+    this.pendingCalls = [];
+    try {
+      this.guard('STORE_WRITE', `writing ${batch.length} call record(s) from ${batch[0]?.id ?? ''}`, () =>
+        this.db.transaction(() => {
+          for (const record of batch) {
+            this.st.upsertCall.run({
+              id: record.id,
+              call_id: record.callId ?? null,
+              from_dn: record.fromDn,
+              to_dn: record.toDn,
+              started_at: record.startedAt,
+              answered_at: record.answeredAt ?? null,
+              ended_at: record.endedAt ?? null,
+              cause: record.cause ?? null,
+            });
+          }
+        })(),
+      );
+    } catch (err) {
+      if (this.onWriteError && err instanceof SipServerError) this.onWriteError(err);
+      else throw err;
+    }
   }
 
   listCallRecords(query: CallRecordQuery = {}): CallRecord[] {
+    this.flushCallRecords();
     return this.guard('STORE_READ', 'listing call records', () =>
       this.st.selectCalls
         .all({ dn: query.dn ?? null, since: query.since ?? null, limit: Math.max(0, Math.floor(query.limit ?? 100)) })
@@ -182,6 +218,7 @@ export class SqliteStore implements Store {
 
   close(): void {
     if (this.closed) return;
+    this.flushCallRecords();
     this.closed = true;
     this.guard('STORE_CLOSE', 'closing', () => this.db.close());
   }
