@@ -110,6 +110,13 @@ function sysctl(name: 'tcp_keepalive_intvl' | 'tcp_keepalive_probes'): number {
 }
 
 export class KeepAlive {
+  /**
+   * The namespace's interval and count, read when first needed and kept: once per process,
+   * not twice per connection (those file reads were ~5 % of the CPU while endpoints
+   * registered). A change of the sysctls takes a restart to be put back after `-idle`.
+   */
+  private os: { intervalS: number; count: number } | undefined;
+
   constructor(readonly settings: KeepAliveSettings) {}
 
   /** True when an extension option needs setsockopt beyond setKeepAlive(true). */
@@ -131,8 +138,9 @@ export class KeepAlive {
     const fd = fdOf(socket);
     const os = sockopts();
     // setKeepAlive(true, ms) forced interval 1 s and count 10: put back the ones wanted.
-    const interval = s.intervalS ?? (s.idleS !== undefined ? sysctl('tcp_keepalive_intvl') : undefined);
-    const count = s.count ?? (s.idleS !== undefined ? sysctl('tcp_keepalive_probes') : undefined);
+    if (s.idleS !== undefined) this.os ??= { intervalS: sysctl('tcp_keepalive_intvl'), count: sysctl('tcp_keepalive_probes') };
+    const interval = s.intervalS ?? this.os?.intervalS;
+    const count = s.count ?? this.os?.count;
     if (interval !== undefined) os.set(fd, IPPROTO_TCP, TCP_KEEPINTVL, interval);
     if (count !== undefined) os.set(fd, IPPROTO_TCP, TCP_KEEPCNT, count);
     if ((s.userTimeoutMs ?? 0) > 0) os.set(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, s.userTimeoutMs ?? 0);
