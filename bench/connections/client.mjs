@@ -81,14 +81,19 @@ function register(i) {
   });
 }
 
+let reported = false;
+function report() {
+  if (reported) return;
+  reported = true;
+  process.send({ t: 'done', registered, failed, failures: Object.fromEntries(failures), firstSentAt, lastOkAt });
+}
+
 function pump() {
   while (outstanding < inFlight && next < total) {
     outstanding++;
     register(next++);
   }
-  if (registered + failed === total) {
-    process.send({ t: 'done', registered, failed, failures: Object.fromEntries(failures), firstSentAt, lastOkAt });
-  }
+  if (registered + failed === total) report();
 }
 
 const progress = setInterval(() => process.send({ t: 'progress', registered, failed }), 1000);
@@ -97,6 +102,14 @@ process.on('message', (m) => {
   if (m.t === 'start') {
     firstSentAt = Date.now();
     pump();
+    // A target that stops accepting (out of file descriptors) must not hold the bench up:
+    // after 3 minutes what is left counts as failed.
+    setTimeout(() => {
+      const left = total - registered - failed;
+      if (left > 0) failures.set('unfinished after 180 s', left);
+      failed += left;
+      report();
+    }, 180_000).unref();
   } else if (m.t === 'close') {
     clearInterval(progress);
     for (const s of sockets) s.destroy();
