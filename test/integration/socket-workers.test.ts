@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStream, getJson, type ApiEvent } from '../support/api-client.js';
 import { makeCertificates, type Certificates } from '../support/certs.js';
@@ -21,12 +22,20 @@ function ownersOf(port: number): number[] {
   return [...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
 }
 
+/** Child processes of pid, from /proc (no procps needed). */
 function childrenOf(pid: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // The ppid is the 2nd field after the ")" that ends the command name.
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name));
+    } catch {
+      /* exited meanwhile */
+    }
   }
+  return out;
 }
 
 interface ConnectionRow {
