@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
+import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { KeepAlive } from './keep-alive.js';
 import type { FromWorker, ToWorker, WorkerSetup } from './worker-protocol.js';
 
@@ -17,6 +17,8 @@ const send = (m: FromWorker): void => {
 
 let setup: WorkerSetup | undefined;
 let keepAlive: KeepAlive | undefined;
+/** One TLS context for every connection (made once: a context per connection parses the key each time). */
+let secureContext: SecureContext | undefined;
 const sockets = new Map<string, Socket>();
 
 const ID = Symbol('connection id');
@@ -61,7 +63,8 @@ function adopt(id: string, tls: boolean, raw: Socket): void {
   }
   if (tls) {
     if (!s.tls) throw new Error('a TLS socket was handed over but the worker has no certificate');
-    socket = new TLSSocket(raw, { isServer: true, cert: s.tls.cert, key: s.tls.key, ...(s.tls.ca ? { ca: s.tls.ca } : {}) });
+    secureContext ??= createSecureContext({ cert: s.tls.cert, key: s.tls.key, ...(s.tls.ca ? { ca: s.tls.ca } : {}) });
+    socket = new TLSSocket(raw, { isServer: true, secureContext });
   }
   sockets.set(id, socket);
   // Shared listeners (`this` is the socket) rather than four closures per connection.
