@@ -116,7 +116,10 @@ export class SipServer {
 
     this.directory = new Directory(deps.config.dns, this.clock, this.log.child({ layer: 'directory' }));
     const storeLog = this.log.child({ layer: 'store' });
-    this.store = openStore(t.store, { onWriteError: (err) => storeLog.error({ err }, 'could not write call records') });
+    this.store = openStore(t.store, {
+      onWriteError: (err) => storeLog.error({ err }, 'could not write call records'),
+      callRecordWindow: { clock: this.clock, ms: 100 },
+    });
     const nonces = new NonceManager({ secret: randomBytes(32), now: () => this.clock.now(), random: randomBytes, lifetimeMs: 300_000 });
     this.registrar = new Registrar(
       this.directory,

