@@ -151,9 +151,20 @@ async function startKamailio(port) {
   const cfg = join(dir, 'proxy.cfg');
   writeFileSync(cfg, readFileSync(join(root, 'bench/kamailio/proxy.cfg'), 'utf8').replaceAll('__ADDR__', '127.0.0.1').replaceAll('__PORT__', String(port)));
   // -DD: stay in the foreground; tlsf: Debian's default allocator is ~5× slower (NOTES.md).
-  const proc = spawn('kamailio', ['-f', cfg, '-DD', '-E', '-x', 'tlsf', '-X', 'tlsf', '-m', '2048', '-M', '64', '-Y', dir], { stdio: ['ignore', 'ignore', 'ignore'] });
+  // Its own process group: Kamailio forks its workers, and stopping only the main process
+  // (SIGKILL) left them running, each step's set holding its shared memory.
+  const proc = spawn('kamailio', ['-f', cfg, '-DD', '-E', '-x', 'tlsf', '-X', 'tlsf', '-m', '2048', '-M', '64', '-Y', dir], { stdio: ['ignore', 'ignore', 'ignore'], detached: true });
   await waitBound(port);
-  return { pid: proc.pid, stop: () => proc.kill('SIGKILL') };
+  return {
+    pid: proc.pid,
+    stop: () => {
+      try {
+        process.kill(-proc.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    },
+  };
 }
 
 async function register(serverPort, dn, contactPort, transport) {
