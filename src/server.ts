@@ -193,14 +193,7 @@ export class SipServer {
             calls: this.calls,
             makeCall,
             control,
-            keepAliveOf: (conn) => {
-              if (conn.socket.keepAliveReadBack) return conn.socket.keepAliveReadBack;
-              try {
-                return this.keepAlive.read(conn.socket);
-              } catch {
-                return { enabled: this.keepAlive.settings.enabled };
-              }
-            },
+            keepAliveOf: (conn) => conn.socket.keepAliveReadBack ?? this.keepAlive.readOrAsked(conn.socket),
             options: { address: t['http-address'], port: t['http-port'], ...(t['http-token'] ? { token: t['http-token'] } : {}) },
           })
         : undefined;

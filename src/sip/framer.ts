@@ -13,6 +13,9 @@ export type FramerEvent =
 
 type State = 'idle' | 'head' | 'body';
 
+/** Shared by every idle framer (nothing is ever written into a zero-length buffer). */
+const EMPTY = Buffer.alloc(0);
+
 /**
  * Cuts a TCP/TLS byte stream into SIP messages (RFC 3261 §18.3): a message is its header
  * section up to the blank line plus Content-Length bytes of body. CRLFs between messages are
@@ -23,9 +26,6 @@ type State = 'idle' | 'head' | 'body';
  * Work is linear in the bytes pushed, however they are split. A message that arrives whole
  * in one chunk is returned as a view of that chunk, without a copy.
  */
-/** Shared by every idle framer (nothing is ever written into a zero-length buffer). */
-const EMPTY = Buffer.alloc(0);
-
 export class StreamFramer {
   private buf: Buffer = EMPTY;
   /** Bytes of buf in use; buf[0] is the first byte of the current message. */

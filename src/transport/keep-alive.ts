@@ -146,6 +146,18 @@ export class KeepAlive {
     if ((s.userTimeoutMs ?? 0) > 0) os.set(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, s.userTimeoutMs ?? 0);
   }
 
+  /**
+   * As `read`, but never throws: when the options cannot be read (no FFI here), what was
+   * asked for (`enabled` only).
+   */
+  readOrAsked(socket: object): SocketKeepAlive {
+    try {
+      return this.read(socket);
+    } catch {
+      return { enabled: this.settings.enabled };
+    }
+  }
+
   /** The socket's keep-alive as the kernel has it; `{enabled:false}` for a closed socket. */
   read(socket: object): SocketKeepAlive {
     let fd: number;

@@ -55,12 +55,7 @@ function adopt(id: string, tls: boolean, raw: Socket): void {
     send({ t: 'keepAliveFailed', id, message: (err as Error).message });
   }
   // Read back before a TLS wrap takes the socket over.
-  let readBack;
-  try {
-    readBack = keepAlive.read(raw);
-  } catch {
-    readBack = { enabled: keepAlive.settings.enabled };
-  }
+  const readBack = keepAlive.readOrAsked(raw);
   if (tls) {
     if (!s.tls) throw new Error('a TLS socket was handed over but the worker has no certificate');
     secureContext ??= createSecureContext({ cert: s.tls.cert, key: s.tls.key, ...(s.tls.ca ? { ca: s.tls.ca } : {}) });

@@ -215,9 +215,12 @@ export class SocketWorkers {
   private onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     const lost = [...worker.sockets.values()];
     worker.sockets.clear();
+    const writes = [...worker.writes.values()];
+    worker.writes.clear();
+    for (const w of writes) w.callback(new Error('socket worker exited'));
     for (const remote of lost) {
       remote.failed(Object.assign(new Error('socket worker exited'), { code: 'WORKER_EXITED' }));
-      this.closed(worker, remote);
+      remote.closedByWorker();
     }
     if (this.stopping) return;
     this.log.error({ worker: worker.index, code, signal, connections: lost.length }, 'socket worker exited; starting it again');
