@@ -132,7 +132,13 @@ export class SipServer {
     this.ua.handle('REGISTER', (tx, req) => this.registrar.handleRegister(tx, req));
     // The re-open goes first: the bookkeeping below (a store write per binding) must not delay it.
     this.recovery = t['sip-enable-tcp-keep-alive']
-      ? new FlowRecovery({ transport: this.transport, transactions: this.transactions, clock: this.clock, log: this.log.child({ layer: 'flows' }) })
+      ? new FlowRecovery({
+          transport: this.transport,
+          transactions: this.transactions,
+          clock: this.clock,
+          log: this.log.child({ layer: 'flows' }),
+          defer: (fn) => setImmediate(fn),
+        })
       : undefined;
     this.transport.events.on('connectionClosed', (e) => this.registrar.flowClosed(e.id));
     this.oos = new OosChecker({

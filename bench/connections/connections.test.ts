@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { lineChart, median, percentile, root, writeReport } from '../report/report.mjs';
-import { clearRules, faultNet } from '../../test/support/netns.js';
+import { clearRules, dropServerPort, faultNet } from '../../test/support/netns.js';
 import { startServer } from '../../test/support/server-process.js';
 
 /*
@@ -163,12 +163,6 @@ function closeClients(clients: ChildProcess[]): void {
   }
 }
 
-function dropAll(): number {
-  execFileSync('iptables', ['-I', 'INPUT', '-p', 'tcp', '-s', net.srvAddr, '--sport', '5060', '-j', 'DROP']);
-  execFileSync('iptables', ['-I', 'OUTPUT', '-p', 'tcp', '-d', net.srvAddr, '--dport', '5060', '-j', 'DROP']);
-  return Date.now();
-}
-
 /** TCP sockets in use in the server namespace (/proc/net/sockstat: cheap at any N, unlike listing them). */
 function tcpInUse(): number {
   return Number(/TCP: inuse (\d+)/.exec(inSrv('cat', ['/proc/net/sockstat']))?.[1] ?? -1);
@@ -254,7 +248,7 @@ async function sipServerRound(n: number): Promise<Round> {
       await sleep(20);
     }
     await metric(server.api, token, 'nodejs_eventloop_lag_max_seconds'); // resets the window
-    const dropped = dropAll();
+    const dropped = dropServerPort(net, 5060);
     const health: number[] = [];
     let probing = true;
     const probe = (async () => {
@@ -272,7 +266,7 @@ async function sipServerRound(n: number): Promise<Round> {
         .slice(mark)
         .split('\n')
         .filter((l) => l.includes('"connection died"'))
-        .map((l) => (JSON.parse(l) as { time: number }).time - dropped);
+        .map((l) => (JSON.parse(l) as { detectedAt: number }).detectedAt - dropped);
     const until = Date.now() + 60_000;
     while (appTimes().length < summary.registered + WARMUP && Date.now() < until) await sleep(250);
     probing = false;
@@ -341,7 +335,7 @@ async function kamailioRound(n: number): Promise<Round> {
     const after = namespacePss();
     const established = establishedInServerNs();
     const others = tcpInUse() - established;
-    const dropped = dropAll();
+    const dropped = dropServerPort(net, 5060);
     const kernelMs = await kernelAllDead(dropped, BOUND_MS + 60_000, others);
     return {
       target: 'kamailio',
@@ -410,7 +404,7 @@ afterAll(() => {
     '',
     `N endpoints (client processes in their own network namespace, ≤ ${PER_CLIENT} connections each, ≤ ${PER_ADDRESS} per source address; ephemeral ports 10000–65000) register over one TCP connection each; ≤ ${WINDOW} REGISTERs outstanding per client process. Keep-alive on every connection, per socket: idle ${KA.idle} s, ${KA.cnt} probes ${KA.intvl} s apart (bound ${BOUND_MS} ms). Then one iptables rule pair in the endpoints' namespace drops every flow at once. Node ${process.version}; the server at log level warn with its SQLite store; a socket worker per ${PER_WORKER} connections above that (sip-tcp-workers); Kamailio 5.6 (bench/kamailio/registrar.cfg: registrar + usrloc in memory, 1 UDP + 2 TCP workers, -m 1024).`,
     '',
-    `Memory is the proportional set size (PSS: shared pages split among the processes that map them) summed over every process in the server namespace, after ${WARMUP} endpoints registered first (so one-time costs are not counted per connection) and 3 s after the last of the N further ones; bytes per connection = the difference over N. The drop takes all N + ${WARMUP} connections. Heap is the server process's V8 heap in use (not the workers'), garbage not yet collected included: a rough figure that a collection between the two readings can even make negative; PSS is the one to compare. Kernel detection: polled every 100 ms in the server namespace (TCP sockets in use from /proc/net/sockstat, confirmed with \`ss\`: no established connection on port 5060 left). Detection is counted from the drop; the bound of each connection counts from its last packet (its registration or last answered probe), which was before the drop. Server detection: the time of each "connection died" log line, from the drop. /health: the control API's answer time every 20 ms during detection, baseline → p99 / max.`,
+    `Memory is the proportional set size (PSS: shared pages split among the processes that map them) summed over every process in the server namespace, after ${WARMUP} endpoints registered first (so one-time costs are not counted per connection) and 3 s after the last of the N further ones; bytes per connection = the difference over N. The drop takes all N + ${WARMUP} connections. Heap is the server process's V8 heap in use (not the workers'), garbage not yet collected included: a rough figure that a collection between the two readings can even make negative; PSS is the one to compare. Kernel detection: polled every 100 ms in the server namespace (TCP sockets in use from /proc/net/sockstat, confirmed with \`ss\`: no established connection on port 5060 left). Detection is counted from the drop; the bound of each connection counts from its last packet (its registration or last answered probe), which was before the drop. Server detection: the detectedAt of each "connection died" log line, from the drop. /health: the control API's answer time every 20 ms during detection, baseline → p99 / max.`,
     '',
     '| target | N | workers | registered | failed | registrations/s | PSS MB before → after | bytes per connection | heap bytes per connection | drop → all dead in the kernel, ms | drop → server found dead, median / last ms (count) | /health ms | event-loop lag max ms |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',

@@ -1,9 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { lineChart, median, percentile, writeReport } from '../report/report.mjs';
 import { EventStream, type ApiEvent } from '../../test/support/api-client.js';
-import { clearRules, faultNet, serverSendQueuesEmpty, setServerKeepAliveSysctls } from '../../test/support/netns.js';
+import { clearRules, dropServerPort, faultNet, serverSendQueuesEmpty, setServerKeepAliveSysctls } from '../../test/support/netns.js';
 import { startServer, type RunningServer } from '../../test/support/server-process.js';
 import { branchOf, SipPeer, type IncomingCall, type PeerCall } from '../../test/support/sip-peer.js';
 import { startKamailio, stopAllKamailio, type RunningKamailio } from './kamailio.js';
@@ -198,13 +197,6 @@ function udpRcvbufErrors(): number {
 const registrationFlow = (p: SipPeer): ReturnType<SipPeer['flows']>[number] | undefined => p.flows().find((f) => f.direction === 'opened');
 
 /** Drops every TCP packet from or to the server's port 5060; returns when. */
-function dropAll(): number {
-  const dropped = Date.now();
-  execFileSync('iptables', ['-I', 'INPUT', '-p', 'tcp', '-s', net.srvAddr, '--sport', '5060', '-j', 'DROP']);
-  execFileSync('iptables', ['-I', 'OUTPUT', '-p', 'tcp', '-d', net.srvAddr, '--dport', '5060', '-j', 'DROP']);
-  return dropped;
-}
-
 /** When the endpoint received the call's INVITE again (same Via), if it did. */
 function inviteAgainAt(p: SipPeer, call: IncomingCall | undefined): number | undefined {
   const via = call ? header(call.invite, 'via') : '';
@@ -235,7 +227,7 @@ it.each(sipServerKs)('K = %i ringing calls whose connections are dropped at once
     events = await EventStream.open(server.api, server.token);
     const { callees, calls, incoming } = await ringing(k, peers);
     const mark = events.events.length;
-    const dropped = dropAll();
+    const dropped = dropServerPort(net, 5060);
 
     // Every endpoint gets its INVITE again on a new connection, and answers it.
     const againAt = await Promise.all(callees.map((p, i) => p.waiter.until('the re-sent INVITE', 60_000, () => inviteAgainAt(p, incoming[i]))));
@@ -292,7 +284,7 @@ it.each(kamailioKs)('Kamailio: K = %i ringing calls whose connections are droppe
       return flow !== undefined && c.tx.from.flowId === flow.id;
     }).length;
     const logMark = kam.lines.length;
-    const dropped = dropAll();
+    const dropped = dropServerPort(net, 5060);
 
     // Wait for the caller's final responses, answering any INVITE that comes again (as the
     // sip-server's endpoints do) until then.

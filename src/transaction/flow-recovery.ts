@@ -52,8 +52,8 @@ export interface FlowRecoveryDeps {
   transactions: Pick<TransactionLayer, 'activeClientTransactionsOnFlow'>;
   clock: Clock;
   log: Logger;
-  /** How reports are put off to a later turn (default setImmediate); tests pass their own. */
-  defer?: Defer;
+  /** How reports are put off to a later turn (the server: setImmediate). */
+  defer: Defer;
 }
 
 /**
@@ -112,7 +112,7 @@ export class FlowRecovery {
       clock: deps.clock,
       maxWaitMs: REPORT_MAX_WAIT_MS,
       onError: (err) => deps.log.error({ err }, 'flow recovery report failed'),
-      ...(deps.defer ? { defer: deps.defer } : {}),
+      defer: deps.defer,
     });
     deps.transport.events.on('connectionClosed', (e) => this.onClosed(e));
   }
@@ -151,7 +151,8 @@ export class FlowRecovery {
     }
 
     this.reports.post(() => {
-      dead.log().warn({ cause: e.cause, active: active.length }, active.length > 0 ? 'connection died with transactions waiting: re-opening' : 'connection died');
+      // Logged after the re-opens are under way: detectedAt is when it was found dead.
+      dead.log().warn({ cause: e.cause, active: active.length, detectedAt: dead.facts.time }, active.length > 0 ? 'connection died with transactions waiting: re-opening' : 'connection died');
       this.events.emit('ConnectionStale', { ...dead.facts, active: active.map(refOf) });
     });
     if (refuse.length === 0) return;

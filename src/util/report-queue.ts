@@ -1,22 +1,23 @@
 import type { Clock, TimerHandle } from './clock.js';
 
-/** Runs `fn` once, soon, after the I/O already waiting (Node: setImmediate). Tests pass their own. */
+/**
+ * Runs `fn` once, soon, after the I/O already waiting: the composition root passes
+ * setImmediate, tests their own turns (core code schedules nothing by itself).
+ */
 export type Defer = (fn: () => void) => void;
-
-export const deferToNextTurn: Defer = (fn) => {
-  setImmediate(fn);
-};
 
 export interface ReportQueueOptions {
   clock: Clock;
   /**
    * Reports never wait longer than this after the last sign of progress (work started or
    * finished) while work is in flight: a connect that hangs does not hold them up for long.
+   * Nor, whatever the progress, longer than ten times this after the oldest was posted:
+   * work that keeps starting (peers flapping) cannot hold them back for ever.
    */
   maxWaitMs: number;
   /** Called with whatever a report throws; the other reports still run. */
   onError: (err: unknown) => void;
-  defer?: Defer;
+  defer: Defer;
 }
 
 /**
@@ -33,11 +34,13 @@ export class ReportQueue {
   private readonly defer: Defer;
   private inFlight = 0;
   private lastProgress = 0;
+  /** When the oldest report waiting was posted. */
+  private oldestPostedAt = 0;
   private deferred = false;
   private timer: TimerHandle | undefined;
 
   constructor(private readonly opts: ReportQueueOptions) {
-    this.defer = opts.defer ?? deferToNextTurn;
+    this.defer = opts.defer;
   }
 
   /** Work whose reports wait has started; call the returned function (once is enough) when it is done. */
@@ -55,6 +58,7 @@ export class ReportQueue {
   }
 
   post(report: () => void): void {
+    if (this.queue.length === 0) this.oldestPostedAt = this.opts.clock.now();
     this.queue.push(report);
     this.schedule();
   }
@@ -98,9 +102,11 @@ export class ReportQueue {
   private onTimer(): void {
     this.timer = undefined;
     if (this.queue.length === 0) return;
-    const quietMs = this.opts.clock.now() - this.lastProgress;
-    if (this.inFlight > 0 && quietMs < this.opts.maxWaitMs) {
-      this.timer = this.opts.clock.setTimer(this.opts.maxWaitMs - quietMs, () => this.onTimer());
+    const now = this.opts.clock.now();
+    const quietMs = now - this.lastProgress;
+    const leftMs = this.opts.maxWaitMs * 10 - (now - this.oldestPostedAt);
+    if (this.inFlight > 0 && quietMs < this.opts.maxWaitMs && leftMs > 0) {
+      this.timer = this.opts.clock.setTimer(Math.min(this.opts.maxWaitMs - quietMs, leftMs), () => this.onTimer());
       return;
     }
     this.drain();

@@ -30,6 +30,18 @@ export function dropFlow(net: FaultNet, flow: { serverPort: number; endpointPort
 }
 
 /**
+ * Drops, in the endpoints' namespace, all TCP to and from the server's `port`: every flow to
+ * it dies at once, while the server can still open new connections to the endpoints' own
+ * ports. Returns when the rules started (just before they are in).
+ */
+export function dropServerPort(net: FaultNet, port: number): number {
+  const at = Date.now();
+  run('iptables', ['-I', 'INPUT', '-p', 'tcp', '-s', net.srvAddr, '--sport', String(port), '-j', 'DROP']);
+  run('iptables', ['-I', 'OUTPUT', '-p', 'tcp', '-d', net.srvAddr, '--dport', String(port), '-j', 'DROP']);
+  return at;
+}
+
+/**
  * The endpoint is gone: every TCP and UDP packet to or from its `ports` (its listening port and
  * the ports of its connections) is dropped, new connections included. The test's own API and
  * event connection, and other endpoints in the namespace, still pass.

@@ -68,6 +68,8 @@ function rig(opts: { active: FakeTx[]; others?: Record<string, FakeTx[]>; open?:
     transactions: { activeClientTransactionsOnFlow: (id) => (id === 'tcp-1' ? opts.active : (opts.others?.[id] ?? [])) },
     clock,
     log: silentLogger,
+    // Later turns of the real event loop (flush() below steps through them).
+    defer: (fn) => setImmediate(fn),
   });
   const seen: { name: keyof FlowRecoveryEvents; e: unknown }[] = [];
   for (const name of ['ConnectionStale', 'ConnectionReopened', 'ConnectionReopenFailed'] as const) recovery.events.on(name, (e) => seen.push({ name, e }));

@@ -82,6 +82,19 @@ describe('ReportQueue', () => {
     expect(r.ran).toEqual(['a']);
   });
 
+  it('work that never stops coming holds reports back for at most ten times maxWaitMs after the oldest was posted', () => {
+    const r = rig(20);
+    r.queue.hold(); // hangs
+    r.queue.post(r.report('a'));
+    for (let t = 10; t < 200; t += 10) {
+      r.clock.advance(10);
+      r.queue.hold()(); // progress every 10 ms
+    }
+    expect(r.ran).toEqual([]);
+    r.clock.advance(10); // 200 ms after the post
+    expect(r.ran).toEqual(['a']);
+  });
+
   it('a report that throws is passed to onError and the others still run', () => {
     const r = rig();
     r.queue.post(() => {
