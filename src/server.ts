@@ -229,7 +229,6 @@ export class SipServer {
     await this.transport.start();
     this.oos.start();
     await this.api?.start();
-    if (this.api) this.log.info({ address: this.options['http-address'], port: this.api.port }, 'control API up');
   }
 
   /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../support/ports.js';
-import { runCli } from '../support/server-process.js';
+import { runCli, startServer } from '../support/server-process.js';
 
 function file(text: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'sip-cfg-')), 'config.yaml');
@@ -61,6 +61,12 @@ describe('command line', () => {
     } finally {
       blocker.close();
     }
+  });
+
+  it('logs "control API up" once per start', async () => {
+    const server = await startServer({ logLevel: 'info' });
+    expect(await server.stop()).toBe(0);
+    expect(server.output().match(/control API up/g)).toHaveLength(1);
   });
 
   it('unknown commands are usage errors', async () => {
