@@ -180,7 +180,7 @@ export class SipServer {
     });
     const relay = new InDialogRelay(this.calls, control, this.clock, timers, this.log.child({ layer: 'calls' }));
     this.ua.handle('INVITE', (tx, req) => this.calls.onInvite(tx, req));
-    this.ua.handleInDialog((tx, req) => relay.onRequest(tx, req));
+    this.ua.handleInDialog((tx, req) => relay.onRequest(tx, req), ['BYE', 'INVITE', 'UPDATE', 'INFO', 'OPTIONS', 'NOTIFY']);
 
     this.metrics = new Metrics();
     this.metrics.attach({ directory: this.directory, registrar: this.registrar, transport: this.transport, transactions: this.transactions });

@@ -33,6 +33,8 @@ const SUPPORTED_EXTENSIONS: string[] = [];
 export class UaCore {
   private readonly handlers = new Map<string, RequestHandler>();
   private inDialog: RequestHandler | undefined;
+  /** The methods the in-dialog handler serves (listed in Allow with those of `handlers`). */
+  private inDialogMethods: string[] = [];
 
   constructor(private readonly log: Logger) {
     this.handlers.set('OPTIONS', (tx, req) => this.answerOptions(tx, req));
@@ -43,14 +45,19 @@ export class UaCore {
     this.handlers.set(method.toUpperCase(), handler);
   }
 
-  /** Registers the handler for requests inside a dialog (a To tag); without one they get 481. */
-  handleInDialog(handler: RequestHandler): void {
+  /**
+   * Registers the handler for requests inside a dialog (a To tag); without one they get 481.
+   * `methods` are those it serves (e.g. BYE, re-INVITE, UPDATE): Allow lists them too, since
+   * a request with a To tag never reaches the per-method handlers.
+   */
+  handleInDialog(handler: RequestHandler, methods: readonly string[]): void {
     this.inDialog = handler;
+    this.inDialogMethods = methods.map((m) => m.toUpperCase());
   }
 
-  /** The Allow header value: the methods that have a handler, plus ACK and CANCEL. */
+  /** The Allow header value: the methods that have a handler, in a dialog or out of one, plus ACK and CANCEL. */
   allow(): string {
-    return [...new Set(['ACK', 'CANCEL', ...this.handlers.keys()])].sort().join(', ');
+    return [...new Set(['ACK', 'CANCEL', ...this.handlers.keys(), ...this.inDialogMethods])].sort().join(', ');
   }
 
   /** Entry point for a new server transaction (the transaction layer's onRequest). */

@@ -7,6 +7,16 @@ import { optionsRequest, RawPeer } from '../support/raw-peer.js';
 import { startServer, type RunningServer } from '../support/server-process.js';
 import { runSipp } from '../support/sipp.js';
 
+/**
+ * Every method the server accepts: REGISTER and INVITE out of a dialog, and inside a call's
+ * dialogs BYE, re-INVITE, UPDATE, INFO, OPTIONS and the NOTIFYs that follow its own REFER.
+ */
+const SERVED_METHODS = ['ACK', 'BYE', 'CANCEL', 'INFO', 'INVITE', 'NOTIFY', 'OPTIONS', 'REGISTER', 'UPDATE'];
+
+function allowOf(res: Parameters<typeof getHeaderValues>[0]): string[] {
+  return getHeaderValues(res, 'allow').flatMap((v) => v.split(',')).map((m) => m.trim()).sort();
+}
+
 /** A self-signed certificate for "localhost" / 127.0.0.1, made fresh for this test run. */
 function makeCertificate(dir: string): { cert: string; key: string } {
   const cert = join(dir, 'server.crt');
@@ -71,6 +81,22 @@ describe('OPTIONS to the running server', () => {
     } finally {
       tcp.close();
       tls.close();
+    }
+  });
+
+  it('Allow lists every method the server accepts, those inside a dialog included (BYE, UPDATE, INFO, NOTIFY)', async () => {
+    const peer = await RawPeer.udp(server.port);
+    try {
+      peer.send(optionsRequest({ transport: 'UDP', localPort: peer.localPort, port: server.port }));
+      const ok = await peer.response(0);
+      expect(ok.status).toBe(200);
+      expect(allowOf(ok)).toEqual(SERVED_METHODS);
+      peer.send(optionsRequest({ transport: 'UDP', localPort: peer.localPort, port: server.port }).replace(/OPTIONS/g, 'SUBSCRIBE'));
+      const notAllowed = await peer.response(1);
+      expect(notAllowed.status).toBe(405);
+      expect(allowOf(notAllowed)).toEqual(SERVED_METHODS);
+    } finally {
+      peer.close();
     }
   });
 
