@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ApiServer } from './api/api-server.js';
 import { CallManager } from './calls/call-manager.js';
 import { CallControl } from './calls/call-control.js';
+import { CallerIdentifier } from './calls/caller-identity.js';
 import { InDialogRelay } from './calls/in-dialog-relay.js';
 import { MakeCall } from './calls/make-call.js';
 import { Router } from './calls/routing.js';
@@ -17,6 +18,7 @@ import { RegisterAuth } from './registrar/register-auth.js';
 import { Registrar } from './registrar/registrar.js';
 import { openStore, type Store } from './registrar/store.js';
 import { NonceManager } from './sip/digest.js';
+import { aorUri } from './sip/uri.js';
 import { FlowRecovery } from './transaction/flow-recovery.js';
 import { TransactionLayer } from './transaction/transaction-layer.js';
 import { KeepAlive } from './transport/keep-alive.js';
@@ -152,6 +154,7 @@ export class SipServer {
 
     const timers = { t1: t['sip-t1'], t2: t['sip-t2'] };
     const router = new Router(this.directory, this.registrar);
+    const callers = new CallerIdentifier(this.directory, this.registrar);
     this.calls = new CallManager({
       transactions: this.transactions,
       transport: this.transport,
@@ -162,6 +165,8 @@ export class SipServer {
       log: this.log.child({ layer: 'calls' }),
       timers,
       contactFor: (user, transport) => this.contactFor(user, transport),
+      aorFor: (user) => aorUri(user, t['sip-address']),
+      identify: (claimed, source) => callers.identify(claimed, source),
     });
     const makeCall = new MakeCall({
       calls: this.calls,
@@ -170,6 +175,7 @@ export class SipServer {
       clock: this.clock,
       log: this.log.child({ layer: 'calls' }),
       contactFor: (user, transport) => this.contactFor(user, transport),
+      aorFor: (user) => aorUri(user, t['sip-address']),
     });
     const control = new CallControl({
       calls: this.calls,

@@ -1,19 +1,33 @@
-import { calleeDn, type Call } from '../calls/call.js';
+import { calleeDn, legsOf, type Call } from '../calls/call.js';
+import type { CallRecord, CallRecordLeg } from '../registrar/binding.js';
 import type { CallManager } from '../calls/call-manager.js';
 import type { IncomingMessage } from 'node:http';
 import type { CallControl, ControlResult } from '../calls/call-control.js';
 import type { MakeCall } from '../calls/make-call.js';
 import { HttpError } from './http-error.js';
 import type { Router } from './router.js';
-import { hostPort } from '../util/host-port.js';
+import type { CallRecordQuery } from '../registrar/store.js';
 import { isoTime } from './views.js';
 
 /** What the control API uses of the call manager. */
-export type CallsView = Pick<CallManager, 'all' | 'get' | 'releaseCall'>;
+export type CallsView = Pick<CallManager, 'all' | 'get' | 'releaseCall' | 'record' | 'records'>;
+
+interface LegView {
+  /** Call-ID of the leg's dialog (of its INVITE while it rings); null before there is one. */
+  callId: string | null;
+  transport: string | null;
+  /** The party's address, "address:port"; null when not known. */
+  remote: string | null;
+  dn: string | null;
+  flowId: string | null;
+}
 
 export interface CallView {
   id: string;
-  from: string;
+  /** The caller's DN; null when the caller is no DN the server can vouch for. */
+  from: string | null;
+  /** The caller's number as presented to the callee. */
+  caller: string;
   to: string;
   /** The DN the call reached (or is trying): an extension, trunk or voip-service. */
   calleeDn: string;
@@ -21,18 +35,31 @@ export interface CallView {
   held: boolean;
   startedAt: string;
   answeredAt: string | null;
-  legs: {
-    caller: { callId: string; transport: string; remote: string; flowId: string | null };
-    callee: { callId: string | null; dn: string; transport: string | null; flowId: string | null };
-  };
+  legs: { caller: LegView; callee: LegView };
+}
+
+/** A call that has ended, from its record: the same shape, with how and when it ended. */
+export interface ReleasedCallView extends Omit<CallView, 'held' | 'legs'> {
+  state: 'released';
+  endedAt: string | null;
+  cause: string | null;
+  status: number | null;
+  releasedBy: CallRecord['releasedBy'] | null;
+  transferredTo: string | null;
+  newCallId: string | null;
+  legs: { caller: Omit<LegView, 'flowId'>; callee: Omit<LegView, 'flowId'> };
+}
+
+function legView(leg: CallRecordLeg): Omit<LegView, 'flowId'> {
+  return { callId: leg.callId ?? null, transport: leg.transport ?? null, remote: leg.remote ?? null, dn: leg.dn ?? null };
 }
 
 export function callView(call: Call): CallView {
-  const src = call.a.tx?.source;
-  const b = call.b.tx;
+  const legs = legsOf(call);
   return {
     id: call.id,
     from: call.from,
+    caller: call.caller,
     to: call.to,
     calleeDn: calleeDn(call),
     state: call.state,
@@ -40,18 +67,31 @@ export function callView(call: Call): CallView {
     startedAt: isoTime(call.startedAt),
     answeredAt: call.answeredAt === undefined ? null : isoTime(call.answeredAt),
     legs: {
-      caller: {
-        callId: call.a.dialog?.callId ?? '',
-        transport: src?.transport ?? call.a.outTx?.destination.transport ?? 'UDP',
-        remote: src ? hostPort(src.address, src.port) : hostPort(call.a.dialog?.destination.address ?? '', call.a.dialog?.destination.port ?? 0),
-        flowId: src?.flowId ?? call.a.outTx?.flow?.flowId ?? null,
-      },
-      callee: {
-        callId: call.b.dialog?.callId ?? null,
-        dn: calleeDn(call),
-        transport: b?.destination.transport ?? null,
-        flowId: b?.flow?.flowId ?? null,
-      },
+      caller: { ...legView(legs.caller), flowId: call.a.tx?.source.flowId ?? call.a.outTx?.flow?.flowId ?? call.a.dialog?.destination.flowId ?? null },
+      callee: { ...legView(legs.callee), flowId: call.b.tx?.flow?.flowId ?? call.b.dialog?.destination.flowId ?? null },
+    },
+  };
+}
+
+export function releasedCallView(r: CallRecord): ReleasedCallView {
+  return {
+    id: r.id,
+    from: r.fromDn,
+    caller: r.caller ?? r.fromDn ?? '',
+    to: r.toDn,
+    calleeDn: r.legs?.callee.dn ?? r.toDn,
+    state: 'released',
+    startedAt: isoTime(r.startedAt),
+    answeredAt: r.answeredAt === undefined ? null : isoTime(r.answeredAt),
+    endedAt: r.endedAt === undefined ? null : isoTime(r.endedAt),
+    cause: r.cause ?? null,
+    status: r.status ?? null,
+    releasedBy: r.releasedBy ?? null,
+    transferredTo: r.transferredTo ?? null,
+    newCallId: r.newCallId ?? null,
+    legs: {
+      caller: legView(r.legs?.caller ?? { ...(r.callId !== undefined ? { callId: r.callId } : {}), ...(r.fromDn !== null ? { dn: r.fromDn } : {}) }),
+      callee: legView(r.legs?.callee ?? { dn: r.toDn }),
     },
   };
 }
@@ -75,8 +115,9 @@ function field(body: Record<string, unknown>, name: string, pattern: RegExp): st
 }
 
 /**
- * POST /calls (MakeCall), GET /calls, GET /calls/{id}, DELETE /calls/{id} (ReleaseCall,
- * cause "administrative").
+ * POST /calls (MakeCall), GET /calls, GET /calls/{id} (a call in progress, else the record of
+ * one that ended), GET /call-records (ended calls, newest first), DELETE /calls/{id}
+ * (ReleaseCall, cause "administrative").
  */
 export function addCallRoutes(router: Router, calls: CallsView, makeCall?: MakeCallView, control?: CallControlView): void {
   if (makeCall) {
@@ -99,7 +140,15 @@ export function addCallRoutes(router: Router, calls: CallsView, makeCall?: MakeC
   };
   router
     .add('GET', '/calls', () => ({ status: 200, json: calls.all().map(callView) }))
-    .add('GET', '/calls/{id}', ({ params }) => ({ status: 200, json: callView(find(params.id)) }))
+    .add('GET', '/calls/{id}', ({ params }) => {
+      const live = params.id === undefined ? undefined : calls.get(params.id);
+      if (live) return { status: 200, json: callView(live) };
+      // A call that has ended is served from its record (kept in the store).
+      const record = params.id === undefined ? undefined : calls.record(params.id);
+      if (!record) throw new HttpError(404, `unknown call ${params.id ?? ''}`);
+      return { status: 200, json: releasedCallView(record) };
+    })
+    .add('GET', '/call-records', ({ url }) => ({ status: 200, json: calls.records(recordQuery(url)).map(releasedCallView) }))
     .add('DELETE', '/calls/{id}', ({ params }) => {
       const call = find(params.id);
       calls.releaseCall(call, 'administrative', 'SIP;cause=200;text="released by the control API"');
@@ -126,6 +175,28 @@ export function addCallRoutes(router: Router, calls: CallsView, makeCall?: MakeC
       if (to === undefined) throw new HttpError(400, 'expected {"to": "<number>"} (and optionally "dn": the transferring party)');
       return answer(await control.transfer(call, to, field(body, 'dn', DN)));
     });
+}
+
+/** ?dn=&since=&limit= of GET /call-records: a DN, an ISO time or ms since the epoch, 1–1000 (default 100). */
+function recordQuery(url: URL): CallRecordQuery {
+  const q: CallRecordQuery = {};
+  const dn = url.searchParams.get('dn');
+  if (dn !== null) {
+    if (!DN.test(dn)) throw new HttpError(400, '"dn" must be a DN');
+    q.dn = dn;
+  }
+  const since = url.searchParams.get('since');
+  if (since !== null) {
+    const ms = /^\d+$/.test(since) ? Number(since) : Date.parse(since);
+    if (!Number.isFinite(ms)) throw new HttpError(400, '"since" must be an ISO 8601 time or milliseconds since the epoch');
+    q.since = ms;
+  }
+  const limit = url.searchParams.get('limit');
+  if (limit !== null) {
+    if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > 1000) throw new HttpError(400, '"limit" must be 1–1000');
+    q.limit = Number(limit);
+  }
+  return q;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { TransportName } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
-import { calleeDn, causeOf, controllingLeg, dnOf, type Call, type LegName } from './call.js';
+import { calleeDn, causeOf, controllingLeg, dnOf, presentedOf, type Call, type LegName } from './call.js';
 import type { CallManager } from './call-manager.js';
 import type { Router } from './routing.js';
 import { continueSession, withDirection } from './sdp.js';
@@ -171,7 +171,7 @@ export class CallControl {
     const dialog = call[transferee].dialog;
     if (!dialog) return Promise.reject(new Error(`call ${call.id} has no dialog with the transferee`));
     const referTo = this.deps.contactFor(to, dialog.transport);
-    const referredBy = this.deps.contactFor(dnOf(call, transferor), dialog.transport);
+    const referredBy = this.deps.contactFor(presentedOf(call, transferor), dialog.transport);
     const req = dialog.createRequest('REFER', {
       headers: [
         { name: 'Refer-To', value: `<${referTo}>` },
@@ -238,6 +238,7 @@ export class CallControl {
       id: randomToken(8),
       origin: 'transfer',
       from: dnOf(call, transferee),
+      caller: presentedOf(call, transferee),
       to,
       state: 'dialing',
       startedAt: this.deps.clock.now(),

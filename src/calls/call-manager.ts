@@ -1,7 +1,8 @@
 import { Dialog } from '../dialog/dialog.js';
 import { OkRetransmitter } from '../dialog/ok-retransmitter.js';
 import type { Directory } from '../directory/directory.js';
-import type { CallRecordStore } from '../registrar/store.js';
+import type { CallRecord } from '../registrar/binding.js';
+import type { CallRecordQuery, CallRecordStore } from '../registrar/store.js';
 import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { parseNameAddr, tagOf } from '../sip/name-addr.js';
 import { createResponse } from '../sip/response.js';
@@ -9,13 +10,14 @@ import { buildCancel } from '../transaction/build-cancel.js';
 import { REOPEN_FAILED } from '../transaction/flow-recovery.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { ClientTransaction, FinalInfo, ServerTransaction } from '../transaction/types.js';
-import { isReliable, type SipTransport, type TransportName } from '../transport/types.js';
+import { isReliable, type SipTransport, type Source, type TransportName } from '../transport/types.js';
+import type { CallerIdentity } from './caller-identity.js';
 import type { Clock } from '../util/clock.js';
 import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { SipServerError } from '../util/errors.js';
 import { TypedEvents } from '../util/typed-events.js';
-import { calleeDn, causeOf, type Call, type LegName, type ReleaseCause } from './call.js';
+import { calleeDn, causeOf, legsOf, type Call, type LegName, type ReleaseCause, type ReleasedBy } from './call.js';
 import type { CallEvent, CallEvents } from './call-events.js';
 import type { Router } from './routing.js';
 import { continueSession } from './sdp.js';
@@ -32,6 +34,10 @@ export interface CallManagerDeps {
   timers: { t1: number; t2: number };
   /** The server's Contact URI for a leg on `transport`, e.g. sip:1001@127.0.0.1:5060;transport=tcp. */
   contactFor(user: string, transport: TransportName): string;
+  /** A DN's address of record on this server (sip:DN@sip-address), for To of a request to its phone. */
+  aorFor(user: string): string;
+  /** Who sent a new INVITE: `claimed` is its From user part, `source` where it came from. */
+  identify(claimed: string | undefined, source: Source): CallerIdentity;
 }
 
 /**
@@ -61,6 +67,16 @@ export class CallManager {
     return this.calls.get(id);
   }
 
+  /** The record of a call that has ended (kept in the store). */
+  record(id: string): CallRecord | undefined {
+    return this.deps.records.getCallRecord(id);
+  }
+
+  /** Records of ended calls, newest first. */
+  records(query: CallRecordQuery = {}): CallRecord[] {
+    return this.deps.records.listCallRecords(query);
+  }
+
   /** The call and leg an in-dialog request belongs to. */
   findByDialog(req: SipRequest): { call: Call; leg: 'a' | 'b' } | undefined {
     const call = this.byDialogCallId.get(getHeaderValues(req, 'call-id')[0] ?? '');
@@ -85,11 +101,13 @@ export class CallManager {
       return;
     }
     const number = userOf(req.uri);
-    const from = userOf(parseNameAddr(getHeaderValues(req, 'from')[0] ?? '', 'From').uri) ?? 'anonymous';
+    // The caller's DN is what the server knows of the source, never only its From (SPEC §9).
+    const caller = this.deps.identify(userOf(parseNameAddr(getHeaderValues(req, 'from')[0] ?? '', 'From').uri), tx.source);
     const call: Call = {
       id: randomToken(8),
       origin: 'inbound',
-      from,
+      from: caller.dn,
+      caller: caller.presented,
       to: number ?? '',
       state: 'dialing',
       startedAt: this.deps.clock.now(),
@@ -119,7 +137,7 @@ export class CallManager {
     if (!call || call.state === 'established' || call.state === 'released') return;
     this.answerCaller(call, 487);
     this.cancelCallee(call);
-    this.release(call, 'cancelled');
+    this.release(call, 'cancelled', undefined, { by: 'caller' });
   }
 
   /** An ACK that matched no transaction: the ACK for a 2xx the server sent. */
@@ -148,7 +166,7 @@ export class CallManager {
     if (call.state === 'released' || call.state === 'established') return;
     this.ackOriginator(call);
     this.cancelCallee(call, [{ name: 'Reason', value: 'SIP;cause=487;text="caller hung up"' }]);
-    this.release(call, 'cancelled');
+    this.release(call, 'cancelled', undefined, { by: 'caller' });
   }
 
   /** Sends BYE on one leg of an established call (the other side's BYE is answered by the relay). */
@@ -160,8 +178,13 @@ export class CallManager {
     this.send(req, dialog.destination, () => undefined, this.reopenOn(call, leg));
   }
 
-  release(call: Call, cause: ReleaseCause, status?: number): void {
+  /**
+   * Ends the call's bookkeeping: state, the call record, EventReleased. `by` is who ended it
+   * (the party that hung up or refused, else the server); the event's `dn` is that party.
+   */
+  release(call: Call, cause: ReleaseCause, status?: number, opts: { by?: ReleasedBy; transferredTo?: string; newCallId?: string } = {}): void {
     if (call.state === 'released') return;
+    const by = opts.by ?? 'server';
     call.a.ok?.stop();
     call.b.ok?.stop();
     call.transfer?.timer?.cancel();
@@ -172,24 +195,32 @@ export class CallManager {
     if (call.a.tx) this.byInvite.delete(call.a.tx);
     if (call.a.dialog) this.byDialogCallId.delete(call.a.dialog.callId);
     if (call.b.dialog) this.byDialogCallId.delete(call.b.dialog.callId);
+    const legs = legsOf(call);
+    const transfer = { ...(opts.transferredTo !== undefined ? { transferredTo: opts.transferredTo } : {}), ...(opts.newCallId !== undefined ? { newCallId: opts.newCallId } : {}) };
     try {
       this.deps.records.addCallRecord({
         id: call.id,
-        callId: call.a.dialog?.callId ?? (call.a.invite ? (getHeaderValues(call.a.invite, 'call-id')[0] ?? '') : ''),
+        callId: legs.caller.callId ?? '',
         fromDn: call.from,
+        caller: call.caller,
         toDn: calleeDn(call),
         startedAt: call.startedAt,
         ...(call.answeredAt !== undefined ? { answeredAt: call.answeredAt } : {}),
         endedAt: call.endedAt,
         cause,
+        ...(status !== undefined ? { status } : {}),
+        releasedBy: by,
+        legs,
+        ...transfer,
       });
     } catch (err) {
       this.deps.log.error({ err, call: call.id }, 'could not write the call record');
     }
-    this.events.emit('EventReleased', { ...this.event(call, call.from, calleeDn(call)), cause, ...(status !== undefined ? { status } : {}) });
+    const [dn, otherDn] = by === 'callee' ? [calleeDn(call), call.from] : [call.from, calleeDn(call)];
+    this.events.emit('EventReleased', { ...this.event(call, dn, otherDn), cause, releasedBy: by, ...(status !== undefined ? { status } : {}), ...transfer });
   }
 
-  emit(name: 'EventDialing' | 'EventRinging' | 'EventEstablished' | 'EventHeld' | 'EventRetrieved', call: Call, dn: string, otherDn: string): void {
+  emit(name: 'EventDialing' | 'EventRinging' | 'EventEstablished' | 'EventHeld' | 'EventRetrieved', call: Call, dn: string | null, otherDn: string | null): void {
     this.events.emit(name, this.event(call, dn, otherDn));
   }
 
@@ -205,7 +236,7 @@ export class CallManager {
 
   /** Whether a dead connection may be re-opened for a request on `leg` (not to a voip-service DN, SPEC §5.4). */
   reopenOn(call: Call, leg: LegName): boolean {
-    const type = leg === 'b' ? call.b.targets[call.b.index]?.type : this.deps.directory.get(call.from)?.options.type;
+    const type = leg === 'b' ? call.b.targets[call.b.index]?.type : call.from === null ? undefined : this.deps.directory.get(call.from)?.options.type;
     return type !== 'voip-service';
   }
 
@@ -222,7 +253,7 @@ export class CallManager {
     if (!local && res.status !== 481 && res.status !== 408) return false;
     const dn = leg === 'a' ? call.from : calleeDn(call);
     const stale = info.local === 'transport-error' && info.cause.code === REOPEN_FAILED;
-    if (local && this.deps.directory.get(dn)) {
+    if (local && dn !== null && this.deps.directory.get(dn)) {
       this.deps.directory.setState(dn, 'out-of-service', info.local === 'timeout' ? `${res.status} no response in the call` : `transport error in the call: ${info.local === 'transport-error' ? info.cause.message : ''}`);
     }
     const cause: ReleaseCause = stale ? 'stale-connection-reopen-failed' : info.local === 'transport-error' ? 'transport-failure' : res.status === 481 ? 'normal' : 'timeout';
@@ -261,12 +292,14 @@ export class CallManager {
     const target = call.b.targets[call.b.index];
     if (!target) return;
     const { body, contentType, displayName: display, maxForwards } = call.offer;
-    const host = this.deps.contactFor(call.from, target.destination.transport);
+    const host = this.deps.contactFor(call.caller, target.destination.transport);
     const headers: SipHeader[] = [
       { name: 'Via', value: `SIP/2.0/${target.destination.transport} placeholder;branch=${newBranch()}` },
       { name: 'Max-Forwards', value: String(Math.max(0, maxForwards - 1)) },
-      { name: 'From', value: `${display !== undefined ? `${display} ` : ''}<${fromUri(call.from, host)}>;tag=${newTag()}` },
-      { name: 'To', value: `<${target.requestUri}>` },
+      { name: 'From', value: `${display !== undefined ? `${display} ` : ''}<${fromUri(call.caller, host)}>;tag=${newTag()}` },
+      // A phone is addressed by its AOR, its Contact only in the Request-URI (SPEC §10); a trunk or
+      // service by the number at its address.
+      { name: 'To', value: `<${target.type === 'extension' ? this.deps.aorFor(target.dn) : target.requestUri}>` },
       { name: 'Call-ID', value: newCallId(hostOf(host)) },
       { name: 'CSeq', value: '1 INVITE' },
       { name: 'Contact', value: `<${host}>` },
@@ -329,13 +362,13 @@ export class CallManager {
     const reason = localFailure ? [{ name: 'Reason', value: `SIP;cause=${status};text="${why}"` }] : [];
     this.answerCaller(call, status, localFailure ? undefined : res.reason, reason);
     if (call.origin !== 'inbound') this.hangUpOriginator(call, `SIP;cause=${status};text="${localFailure ? why : 'called party did not answer'}"`);
-    this.release(call, stale ? 'stale-connection-reopen-failed' : info.local === 'transport-error' ? 'transport-failure' : causeOf(status), status);
+    this.release(call, stale ? 'stale-connection-reopen-failed' : info.local === 'transport-error' ? 'transport-failure' : causeOf(status), status, { by: localFailure ? 'server' : 'callee' });
   }
 
   private established(call: Call, res: SipResponse, tx: ClientTransaction): void {
     const flow = tx.flow;
     const sentTo = flow ? { ...tx.destination, ...(flow.flowId !== undefined ? { flowId: flow.flowId } : {}) } : tx.destination;
-    call.b.dialog = Dialog.asUac(tx.request, res, sentTo, `<${this.deps.contactFor(call.from, tx.destination.transport)}>`);
+    call.b.dialog = Dialog.asUac(tx.request, res, sentTo, `<${this.deps.contactFor(call.caller, tx.destination.transport)}>`);
     call.b.allowsRefer = allowsRefer(res);
     // A transfer by re-INVITE sends its ACK later, with the transferee's answer.
     if (call.origin !== 'transfer') this.ackCallee(call);
@@ -528,7 +561,7 @@ export class CallManager {
     return createResponse(call.a.invite, status, reason, { toTag: call.a.tag, headers: extra, ...(from && from.body.length > 0 ? { body: from.body } : {}) });
   }
 
-  private event(call: Call, dn: string, otherDn: string): CallEvent {
-    return { callId: call.id, dn, otherDn, from: call.from, to: call.to, time: this.deps.clock.now() };
+  private event(call: Call, dn: string | null, otherDn: string | null): CallEvent {
+    return { callId: call.id, dn, otherDn, from: call.from, caller: call.caller, to: call.to, time: this.deps.clock.now() };
   }
 }

@@ -1,6 +1,8 @@
 import type { Dialog } from '../dialog/dialog.js';
 import type { OkRetransmitter } from '../dialog/ok-retransmitter.js';
-import type { SipHeader, SipRequest } from '../sip/message.js';
+import type { CallRecordLeg } from '../registrar/binding.js';
+import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
+import { hostPort } from '../util/host-port.js';
 import type { ClientTransaction, ServerTransaction } from '../transaction/types.js';
 import type { TimerHandle } from '../util/clock.js';
 import type { RouteTarget } from './routing.js';
@@ -59,6 +61,9 @@ export interface CalleeLeg {
 
 export type LegName = 'a' | 'b';
 
+/** Who ended a call: one of its parties (hanging up, refusing) or the server. */
+export type ReleasedBy = 'caller' | 'callee' | 'server';
+
 /** A REFER based SingleStepTransfer in progress: the transferee was REFERred to `to`. */
 export interface PendingTransfer {
   to: string;
@@ -78,8 +83,13 @@ export interface Call {
    * it already had with the server) to a new callee.
    */
   origin: 'inbound' | 'make-call' | 'transfer';
-  /** The caller's DN (or the user part of its From when it is not a DN). */
-  from: string;
+  /**
+   * The caller's DN as the server knows it (its registration, a fixed contact's address, or a
+   * MakeCall's `from`); null when the caller is no DN the server can vouch for (SPEC §9).
+   */
+  from: string | null;
+  /** The caller's number as presented to the callee (From user part): the DN, or what a trunk or an unknown caller gave. */
+  caller: string;
   /** The dialled number. */
   to: string;
   state: CallState;
@@ -108,9 +118,14 @@ export function controllingLeg(call: Call): LegName {
   return call.origin === 'make-call' ? 'a' : 'b';
 }
 
-/** The DN on one leg. */
-export function dnOf(call: Call, leg: LegName): string {
+/** The DN on one leg (null for a caller that is no known DN). */
+export function dnOf(call: Call, leg: LegName): string | null {
   return leg === 'a' ? call.from : calleeDn(call);
+}
+
+/** The number a leg's party goes by towards others: its DN, or the number it presented. */
+export function presentedOf(call: Call, leg: LegName): string {
+  return leg === 'a' ? call.caller : calleeDn(call);
 }
 
 /** The callee DN the call reached or is trying now. */
@@ -127,4 +142,26 @@ export function causeOf(status: number): ReleaseCause {
   if (status === 487) return 'cancelled';
   if (status === 503) return 'transport-failure';
   return 'rejected';
+}
+
+/** Both legs as a call record keeps them: each dialog's Call-ID, transport, address and DN. */
+export function legsOf(call: Call): { caller: CallRecordLeg; callee: CallRecordLeg } {
+  const src = call.a.tx?.source;
+  const aDialog = call.a.dialog;
+  const aDest = call.a.outTx?.destination ?? aDialog?.destination;
+  const callerCallId = aDialog?.callId ?? (call.a.invite ? getHeaderValues(call.a.invite, 'call-id')[0] : undefined) ?? (call.a.outTx ? getHeaderValues(call.a.outTx.request, 'call-id')[0] : undefined);
+  const bTx = call.b.tx;
+  const bDest = bTx?.destination ?? call.b.dialog?.destination;
+  const calleeCallId = call.b.dialog?.callId ?? (bTx ? getHeaderValues(bTx.request, 'call-id')[0] : undefined);
+  const caller: CallRecordLeg = {
+    ...(callerCallId !== undefined ? { callId: callerCallId } : {}),
+    ...(src ? { transport: src.transport, remote: hostPort(src.address, src.port) } : aDest ? { transport: aDest.transport, remote: hostPort(aDest.address, aDest.port) } : {}),
+    ...(call.from !== null ? { dn: call.from } : {}),
+  };
+  const callee: CallRecordLeg = {
+    ...(calleeCallId !== undefined ? { callId: calleeCallId } : {}),
+    ...(bDest ? { transport: bDest.transport, remote: hostPort(bDest.address, bDest.port) } : {}),
+    dn: calleeDn(call),
+  };
+  return { caller, callee };
 }

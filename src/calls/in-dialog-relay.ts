@@ -61,7 +61,7 @@ export class InDialogRelay {
       reply(200, 'OK', { toTag: dialog.localTag });
       const reason = getHeaderValues(req, 'reason');
       this.calls.bye(call, other, reason.map((value) => ({ name: 'Reason', value })));
-      this.calls.release(call, 'normal');
+      this.calls.release(call, 'normal', undefined, { by: leg === 'a' ? 'caller' : 'callee' });
       return;
     }
     const isInvite = req.method === 'INVITE';

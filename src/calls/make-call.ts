@@ -19,6 +19,8 @@ export interface MakeCallDeps {
   clock: Clock;
   log: Logger;
   contactFor(user: string, transport: TransportName): string;
+  /** A DN's address of record (sip:DN@sip-address): To of the INVITE to `from`'s phone. */
+  aorFor(user: string): string;
 }
 
 export type MakeCallResult = { ok: true; call: Call } | { ok: false; status: number; error: string };
@@ -52,6 +54,7 @@ export class MakeCall {
       id: randomToken(8),
       origin: 'make-call',
       from,
+      caller: from,
       to,
       state: 'ringing',
       startedAt: this.deps.clock.now(),
@@ -70,7 +73,7 @@ export class MakeCall {
         { name: 'Via', value: `SIP/2.0/${transport} placeholder;branch=${newBranch()}` },
         { name: 'Max-Forwards', value: '70' },
         { name: 'From', value: `<sip:${encodeURIComponent(to)}@${host}>;tag=${call.a.tag}` },
-        { name: 'To', value: `<${origin.requestUri}>` },
+        { name: 'To', value: `<${this.deps.aorFor(from)}>` },
         { name: 'Call-ID', value: newCallId(host) },
         { name: 'CSeq', value: '1 INVITE' },
         { name: 'Contact', value: `<${contact}>` },
@@ -103,7 +106,7 @@ export class MakeCall {
     if (res.status < 200 || res.status >= 300) {
       if (call.state === 'released') return;
       const cause = info.local === 'transport-error' ? (info.cause.code === REOPEN_FAILED ? 'stale-connection-reopen-failed' : 'transport-failure') : causeOf(res.status);
-      this.deps.calls.release(call, cause, res.status);
+      this.deps.calls.release(call, cause, res.status, { by: info.local === false ? 'caller' : 'server' });
       return;
     }
     const flow = tx.flow;

@@ -1,4 +1,5 @@
 import { SIP_VERSION, type SipRequest } from '../sip/message.js';
+import { aorUri } from '../sip/uri.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { Destination } from '../transport/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
@@ -92,7 +93,7 @@ export class OosChecker {
       return true;
     };
     try {
-      this.deps.transactions.sendRequest(this.options(target), target.destination, {
+      this.deps.transactions.sendRequest(this.options(dn, target), target.destination, {
         onFinal: (res, info) => {
           const awaited = settle();
           if (info.local === false) {
@@ -113,8 +114,10 @@ export class OosChecker {
     }
   }
 
-  private options(target: CheckTarget): SipRequest {
+  private options(dn: string, target: CheckTarget): SipRequest {
     const host = this.deps.localAddress;
+    // A registered DN is addressed by its AOR; its Contact is only the Request-URI (SPEC §10).
+    const to = this.deps.directory.get(dn)?.options.contact === '*' ? aorUri(dn, host) : target.requestUri;
     return {
       kind: 'request',
       method: 'OPTIONS',
@@ -124,7 +127,7 @@ export class OosChecker {
         { name: 'Via', value: `SIP/2.0/${target.destination.transport} ${host};branch=${newBranch()}` },
         { name: 'Max-Forwards', value: '70' },
         { name: 'From', value: `<sip:oos-check@${host}>;tag=${newTag()}` },
-        { name: 'To', value: `<${target.requestUri}>` },
+        { name: 'To', value: `<${to}>` },
         { name: 'Call-ID', value: newCallId(host) },
         { name: 'CSeq', value: `${this.cseq++ % 2 ** 31} OPTIONS` },
       ],

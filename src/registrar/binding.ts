@@ -37,17 +37,38 @@ export interface Binding {
   regId?: number;
 }
 
+/** One side of a recorded call, as it was when the call ended. */
+export interface CallRecordLeg {
+  /** Call-ID of that leg's dialog (absent when it never had one). */
+  callId?: string;
+  transport?: BindingTransport;
+  /** The party's address, "address:port". */
+  remote?: string;
+  dn?: string;
+}
+
 /** A call as the B2BUA saw it; times in ms since the epoch. */
 export interface CallRecord {
   /** The server's own id for the call (unique). */
   id: string;
   /** Call-ID of the caller's leg. */
   callId?: string;
-  fromDn: string;
+  /** The caller's DN; null when the caller was no DN the server could vouch for. */
+  fromDn: string | null;
+  /** The caller's number as presented to the callee. */
+  caller?: string;
   toDn: string;
   startedAt: number;
   answeredAt?: number;
   endedAt?: number;
   /** Why it ended, e.g. "normal", "busy", "no-answer", "480", "transport-error". */
   cause?: string;
+  /** The final SIP status behind the cause, when there was one (486, 408…). */
+  status?: number;
+  /** Who ended it: a party hanging up or refusing, or the server (API, shutdown, a failure). */
+  releasedBy?: 'caller' | 'callee' | 'server';
+  legs?: { caller: CallRecordLeg; callee: CallRecordLeg };
+  /** A transfer ended the call: the number it went to and the new call's id. */
+  transferredTo?: string;
+  newCallId?: string;
 }

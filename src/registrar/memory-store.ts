@@ -51,6 +51,12 @@ export class MemoryStore implements Store {
     this.calls.set(record.id, { ...record });
   }
 
+  getCallRecord(id: string): CallRecord | undefined {
+    this.assertOpen();
+    const c = this.calls.get(id);
+    return c && { ...c };
+  }
+
   listCallRecords(query: CallRecordQuery = {}): CallRecord[] {
     this.assertOpen();
     const { dn, since } = query;

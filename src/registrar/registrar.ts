@@ -118,6 +118,27 @@ export class Registrar {
     return best && destination && { requestUri: best.contact, destination };
   }
 
+  /** The DNs registered on the connection `flowId` while it lives. */
+  dnsOnFlow(flowId: string): string[] {
+    return [...new Set((this.byFlow.get(flowId) ?? []).map((b) => b.aor))];
+  }
+
+  /**
+   * Whether a request from `source` comes from a phone registered as `dn`: it arrived on the
+   * live connection a binding of `dn` registered on, or (UDP, or a connection the server
+   * opened to the phone) from the address and port the binding registered from or names in
+   * its Contact.
+   */
+  registeredAt(dn: string, source: { transport: string; address: string; port: number; flowId?: string }): boolean {
+    return (this.bindings.get(dn) ?? []).some((b) => {
+      if (source.flowId !== undefined && b.flowId === source.flowId && b.flowState === 'live') return true;
+      if (b.transport !== source.transport) return false;
+      if (b.source.address === source.address && b.source.port === source.port) return true;
+      const at = contactDestination(b.contact, b.transport);
+      return at !== undefined && at.address === source.address && at.port === source.port;
+    });
+  }
+
   /** The connection `flowId` is gone: bindings on it are reached at their Contact from now on. */
   flowClosed(flowId: string): void {
     const onFlow = this.byFlow.get(flowId);

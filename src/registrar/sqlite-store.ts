@@ -66,6 +66,27 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX call_records_started_at ON call_records (started_at);
    CREATE INDEX call_records_from_dn ON call_records (from_dn, started_at);
    CREATE INDEX call_records_to_dn ON call_records (to_dn, started_at);`,
+  // A caller that is no known DN has no from_dn; who released the call, its legs and a
+  // transfer are kept in `detail` (JSON: history to read back, not state to query by).
+  `CREATE TABLE call_records_2 (
+     id          TEXT    NOT NULL PRIMARY KEY,
+     call_id     TEXT,
+     from_dn     TEXT,
+     caller      TEXT,
+     to_dn       TEXT    NOT NULL,
+     started_at  INTEGER NOT NULL,
+     answered_at INTEGER,
+     ended_at    INTEGER,
+     cause       TEXT,
+     detail      TEXT
+   );
+   INSERT INTO call_records_2 (id, call_id, from_dn, caller, to_dn, started_at, answered_at, ended_at, cause)
+     SELECT id, call_id, from_dn, from_dn, to_dn, started_at, answered_at, ended_at, cause FROM call_records;
+   DROP TABLE call_records;
+   ALTER TABLE call_records_2 RENAME TO call_records;
+   CREATE INDEX call_records_started_at ON call_records (started_at);
+   CREATE INDEX call_records_from_dn ON call_records (from_dn, started_at);
+   CREATE INDEX call_records_to_dn ON call_records (to_dn, started_at);`,
 ];
 
 /** The schema version this build writes. */
@@ -92,13 +113,18 @@ interface BindingRow {
 interface CallRecordRow {
   id: string;
   call_id: string | null;
-  from_dn: string;
+  from_dn: string | null;
+  caller: string | null;
   to_dn: string;
   started_at: number;
   answered_at: number | null;
   ended_at: number | null;
   cause: string | null;
+  detail: string | null;
 }
+
+/** The parts of a call record kept as JSON in `detail`. */
+type CallRecordDetail = Pick<CallRecord, 'status' | 'releasedBy' | 'legs' | 'transferredTo' | 'newCallId'>;
 
 interface Statements {
   deleteExpired: Database.Statement<[number]>;
@@ -108,6 +134,7 @@ interface Statements {
   deleteAor: Database.Statement<[string]>;
   upsertCall: Database.Statement<[CallRecordRow]>;
   selectCalls: Database.Statement<[{ dn: string | null; since: number | null; limit: number }], CallRecordRow>;
+  selectCall: Database.Statement<[string], CallRecordRow>;
 }
 
 export class SqliteStore implements Store {
@@ -204,16 +231,7 @@ export class SqliteStore implements Store {
       this.guard('STORE_WRITE', `writing ${batch.length} call record(s) from ${batch[0]?.id ?? ''}`, () =>
         this.db.transaction(() => {
           for (const record of batch) {
-            this.st.upsertCall.run({
-              id: record.id,
-              call_id: record.callId ?? null,
-              from_dn: record.fromDn,
-              to_dn: record.toDn,
-              started_at: record.startedAt,
-              answered_at: record.answeredAt ?? null,
-              ended_at: record.endedAt ?? null,
-              cause: record.cause ?? null,
-            });
+            this.st.upsertCall.run(callRowOf(record));
           }
         })(),
       );
@@ -230,6 +248,12 @@ export class SqliteStore implements Store {
         .all({ dn: query.dn ?? null, since: query.since ?? null, limit: Math.max(0, Math.floor(query.limit ?? 100)) })
         .map(callRecordOf),
     );
+  }
+
+  getCallRecord(id: string): CallRecord | undefined {
+    this.flushCallRecords();
+    const row = this.guard('STORE_READ', `reading call record ${id}`, () => this.st.selectCall.get(id));
+    return row && callRecordOf(row);
   }
 
   close(): void {
@@ -281,9 +305,10 @@ function prepare(db: Database.Database): Statements {
     deleteBinding: db.prepare('DELETE FROM bindings WHERE aor = ? AND contact = ?'),
     deleteAor: db.prepare('DELETE FROM bindings WHERE aor = ?'),
     upsertCall: db.prepare(
-      `INSERT OR REPLACE INTO call_records (id, call_id, from_dn, to_dn, started_at, answered_at, ended_at, cause)
-       VALUES (@id, @call_id, @from_dn, @to_dn, @started_at, @answered_at, @ended_at, @cause)`,
+      `INSERT OR REPLACE INTO call_records (id, call_id, from_dn, caller, to_dn, started_at, answered_at, ended_at, cause, detail)
+       VALUES (@id, @call_id, @from_dn, @caller, @to_dn, @started_at, @answered_at, @ended_at, @cause, @detail)`,
     ),
+    selectCall: db.prepare('SELECT * FROM call_records WHERE id = ?'),
     selectCalls: db.prepare(
       `SELECT * FROM call_records
        WHERE (@dn IS NULL OR from_dn = @dn OR to_dn = @dn) AND (@since IS NULL OR started_at >= @since)
@@ -332,12 +357,35 @@ function bindingOf(r: BindingRow): Binding {
   return b;
 }
 
+function callRowOf(c: CallRecord): CallRecordRow {
+  const detail: CallRecordDetail = {};
+  if (c.status !== undefined) detail.status = c.status;
+  if (c.releasedBy !== undefined) detail.releasedBy = c.releasedBy;
+  if (c.legs !== undefined) detail.legs = c.legs;
+  if (c.transferredTo !== undefined) detail.transferredTo = c.transferredTo;
+  if (c.newCallId !== undefined) detail.newCallId = c.newCallId;
+  return {
+    id: c.id,
+    call_id: c.callId ?? null,
+    from_dn: c.fromDn,
+    caller: c.caller ?? null,
+    to_dn: c.toDn,
+    started_at: c.startedAt,
+    answered_at: c.answeredAt ?? null,
+    ended_at: c.endedAt ?? null,
+    cause: c.cause ?? null,
+    detail: Object.keys(detail).length > 0 ? JSON.stringify(detail) : null,
+  };
+}
+
 function callRecordOf(r: CallRecordRow): CallRecord {
   const c: CallRecord = { id: r.id, fromDn: r.from_dn, toDn: r.to_dn, startedAt: r.started_at };
   if (r.call_id !== null) c.callId = r.call_id;
+  if (r.caller !== null) c.caller = r.caller;
   if (r.answered_at !== null) c.answeredAt = r.answered_at;
   if (r.ended_at !== null) c.endedAt = r.ended_at;
   if (r.cause !== null) c.cause = r.cause;
+  if (r.detail !== null) Object.assign(c, JSON.parse(r.detail) as CallRecordDetail);
   return c;
 }
 

@@ -35,6 +35,8 @@ export interface CallRecordStore {
   addCallRecord(record: CallRecord): void;
   /** Newest first. */
   listCallRecords(query?: CallRecordQuery): CallRecord[];
+  /** The record with this id (the server's call id), if there is one. */
+  getCallRecord(id: string): CallRecord | undefined;
 }
 
 export interface Store extends RegistrationStore, CallRecordStore {

@@ -199,3 +199,13 @@ export function formatUri(uri: Uri): string {
 export function isSipUri(uri: Uri): uri is SipUri {
   return uri.kind === 'sip';
 }
+
+/**
+ * An address of record on this server: sip:USER@HOST (RFC 3261 §10.2.1), the user escaped and
+ * an IPv6 host bracketed. The request sent to a phone carries it in To; the phone's Contact
+ * goes only in the Request-URI (a phone that follows a REFER reuses To as its From).
+ */
+export function aorUri(user: string, host: string): string {
+  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `sip:${encodeURIComponent(user)}@${h}`;
+}

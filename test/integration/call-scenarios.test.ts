@@ -109,8 +109,10 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('calls between extensions o
     expect(tagOf(one(final, 'to'))).toBeDefined();
     expect(caller.sent('ACK')).toHaveLength(1);
     const released = await event('EventReleased', (e) => e.callId === ringing.callId);
-    expect(released).toMatchObject({ cause: 'busy', status: 486, dn: callerDn, otherDn: calleeDn });
-    expect((await callState(ringing.callId)).status).toBe(404);
+    // The callee refused: it is the party that released the call.
+    expect(released).toMatchObject({ cause: 'busy', status: 486, dn: calleeDn, otherDn: callerDn, releasedBy: 'callee' });
+    // The ended call is served from its record.
+    expect((await callState(ringing.callId)).body).toMatchObject({ state: 'released', cause: 'busy', status: 486, releasedBy: 'callee', from: callerDn, calleeDn });
   });
 
   it('CANCEL while ringing: 200 and 487 to the caller; the callee gets CANCEL with its INVITE branch and CSeq, answers 487; cause "cancelled"', async () => {
@@ -174,8 +176,10 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('calls between extensions o
     expect(call.state).toBe('terminated');
 
     const released = await event('EventReleased', (e) => e.callId === established.callId);
-    expect(released).toMatchObject({ cause: 'normal' });
-    expect((await callState(established.callId)).status).toBe(404);
+    expect(released).toMatchObject({ cause: 'normal', releasedBy: 'callee', dn: calleeDn, otherDn: callerDn });
+    const record = (await callState(established.callId)).body as unknown as Record<string, unknown>;
+    expect(record).toMatchObject({ state: 'released', cause: 'normal', releasedBy: 'callee', from: callerDn, to: calleeDn });
+    expect(record.legs).toMatchObject({ caller: { callId: one(call.invite, 'call-id'), transport, dn: callerDn }, callee: { callId: one(incoming.invite, 'call-id'), transport, dn: calleeDn } });
   });
 
   it('hold and retrieve: a re-INVITE with a=sendonly crosses to the callee, its answer comes back, EventHeld then EventRetrieved', async () => {

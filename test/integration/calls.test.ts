@@ -110,7 +110,12 @@ describe('calls on the control API', () => {
       const released = await events.next((e) => e.event === 'EventReleased' && e.callId === established.callId);
       expect(released.cause).toBe('administrative');
       expect((await getJson(server.api, '/calls')).body).toEqual([]);
-      expect((await getJson(server.api, `/calls/${String(established.callId)}`)).status).toBe(404);
+      // Once ended, the call is served from its record, and listed among the recent ones.
+      expect((await getJson(server.api, `/calls/${String(established.callId)}`)).body).toMatchObject({ state: 'released', cause: 'administrative', releasedBy: 'server' });
+      const recent = await getJson<{ id: string }[]>(server.api, '/call-records?dn=1002&limit=5');
+      expect(recent.body.map((r) => r.id)).toContain(established.callId);
+      expect((await getJson(server.api, '/call-records?limit=0')).status).toBe(400);
+      expect((await getJson(server.api, '/calls/no-such-call')).status).toBe(404);
       const metrics = await (await fetch(`${server.api}/metrics`)).text();
       expect(metrics).toMatch(/^sip_calls_released_total\{cause="administrative"\} 1$/m);
       expect(metrics).toMatch(/^sip_call_setup_seconds_count 1$/m);

@@ -89,8 +89,8 @@ describe('MakeCall and ReleaseCall over HTTP', () => {
     expect((await aliceAck).body.length).toBe(0);
     const cancel = await atBob.cancelled();
     expect(cancel.headers.find((h) => h.name.toLowerCase() === 'reason')?.value).toBe('SIP;cause=487;text="caller hung up"');
-    expect(await events.next((e) => e.event === 'EventReleased' && e.callId === id)).toMatchObject({ cause: 'cancelled' });
-    expect((await getJson(server.api, `/calls/${id}`)).status).toBe(404);
+    expect(await events.next((e) => e.event === 'EventReleased' && e.callId === id)).toMatchObject({ cause: 'cancelled', releasedBy: 'caller', dn: '1001' });
+    expect((await getJson(server.api, `/calls/${id}`)).body).toMatchObject({ state: 'released', cause: 'cancelled', from: '1001', to: '1002' });
   });
 
   it('HoldCall on a MakeCall acts for from by default: to is held', async () => {

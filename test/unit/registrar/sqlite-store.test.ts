@@ -86,6 +86,24 @@ describe('SqliteStore: on disk', () => {
     db.close();
   });
 
+  it('migrates a version 1 file: its call records keep their caller DN, and a caller may now be no DN', () => {
+    const path = join(tempDir(), 'state.db');
+    const v1 = new Database(path);
+    v1.exec(`CREATE TABLE call_records (id TEXT NOT NULL PRIMARY KEY, call_id TEXT, from_dn TEXT NOT NULL, to_dn TEXT NOT NULL,
+      started_at INTEGER NOT NULL, answered_at INTEGER, ended_at INTEGER, cause TEXT);
+      CREATE TABLE bindings (aor TEXT NOT NULL, contact TEXT NOT NULL, expires_at INTEGER NOT NULL, call_id TEXT NOT NULL,
+      cseq INTEGER NOT NULL, transport TEXT NOT NULL, source_address TEXT NOT NULL, source_port INTEGER NOT NULL, flow_id TEXT,
+      flow_state TEXT NOT NULL, q REAL, user_agent TEXT, registered_at INTEGER NOT NULL, instance_id TEXT, reg_id INTEGER,
+      PRIMARY KEY (aor, contact)) WITHOUT ROWID;
+      INSERT INTO call_records VALUES ('old', 'x@y', '1001', '1002', ${NOW}, NULL, ${NOW + 5}, 'normal');
+      PRAGMA user_version = 1;`);
+    v1.close();
+    const s = store(path);
+    expect(s.getCallRecord('old')).toEqual({ id: 'old', callId: 'x@y', fromDn: '1001', caller: '1001', toDn: '1002', startedAt: NOW, endedAt: NOW + 5, cause: 'normal' });
+    s.addCallRecord({ id: 'new', fromDn: null, caller: 'anonymous', toDn: '1002', startedAt: NOW + 1 });
+    expect(s.listCallRecords().map((c) => [c.id, c.fromDn])).toEqual([['new', null], ['old', '1001']]);
+  });
+
   it('keeps bindings and call records across close and reopen', () => {
     const path = join(tempDir(), 'state.db');
     const first = new SqliteStore(path);

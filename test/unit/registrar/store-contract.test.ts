@@ -119,6 +119,29 @@ describe.each(kinds)('%s: the Store contract', (_name, make) => {
     );
   });
 
+  it('keeps a released call in full (unknown caller, who released it, legs, transfer) and finds it by id', () => {
+    const s = open();
+    const full: CallRecord = {
+      id: 'c9',
+      callId: 'a@h',
+      fromDn: null,
+      caller: 'anonymous',
+      toDn: '1002',
+      startedAt: NOW,
+      endedAt: NOW + 9,
+      cause: 'busy',
+      status: 486,
+      releasedBy: 'callee',
+      legs: { caller: { callId: 'a@h', transport: 'UDP', remote: '127.0.0.1:5062' }, callee: { callId: 'b@h', transport: 'TCP', remote: '127.0.0.1:5080', dn: '1002' } },
+      transferredTo: '1003',
+      newCallId: 'c10',
+    };
+    s.addCallRecord(full);
+    expect(s.getCallRecord('c9')).toEqual(full);
+    expect(s.getCallRecord('nope')).toBeUndefined();
+    expect(s.listCallRecords({ dn: '1002' })).toEqual([full]);
+  });
+
   it('refuses use after close with STORE_CLOSED, and close twice is harmless', () => {
     const s = make();
     s.close();
