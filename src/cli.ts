@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { defaultConfig, loadConfigFile } from './config/load.js';
@@ -65,31 +66,70 @@ function reportConfigError(err: unknown): number {
 
 /**
  * Log lines go to stdout asynchronously: a burst of them (many connections found dead at
- * once) must not stall the event loop on a slow pipe. What is still buffered is written
- * before the process exits: awaited on every return from here, and by pino's exit hook
- * (synchronously) on any other exit.
+ * once) must not stall the event loop on a slow pipe. Before every return from here, what
+ * is still buffered is written (`settle`); the output is never ended, so a line logged late
+ * (a socket's close event after the server stopped) is written too, never a write to a
+ * closed stream (which throws).
  */
 async function run(config: Config, source: string): Promise<number> {
-  const destination = pino.destination({ dest: 1, sync: false });
-  const log = pino({ level: config.log.level, base: { service: 'sip-server' } }, destination);
+  const output = new LogOutput();
+  const log = pino({ level: config.log.level, base: { service: 'sip-server' } }, output);
   try {
     return await serve(config, source, log);
   } finally {
-    await allWritten(destination);
+    await output.settle();
   }
 }
 
-/** Ends `destination` once what it holds is written, waiting at most `maxMs` (for a reader that stopped reading). */
-function allWritten(destination: ReturnType<typeof pino.destination>, maxMs = 2000): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, maxMs);
-    timer.unref();
-    destination.once('close', () => {
-      clearTimeout(timer);
-      resolve();
+/**
+ * The log's stdout: asynchronous (pino's SonicBoom) while the server runs; after `settle()`,
+ * each line is written at once, synchronously, so nothing is left buffered whenever the
+ * process exits. Bytes handed to the asynchronous writer are counted until written.
+ */
+class LogOutput {
+  private readonly async = pino.destination({ dest: 1, sync: false });
+  private pending = 0;
+  private mode: 'async' | 'sync' | 'off' = 'async';
+  private idle: (() => void) | undefined;
+
+  constructor() {
+    this.async.on('write', (n: number) => {
+      this.pending -= n;
+      if (this.pending <= 0) this.idle?.();
     });
-    destination.end();
-  });
+  }
+
+  write(line: string): void {
+    if (this.mode === 'async') {
+      this.pending += Buffer.byteLength(line);
+      this.async.write(line);
+    } else if (this.mode === 'sync') {
+      try {
+        writeSync(1, line);
+      } catch {
+        this.mode = 'off'; // stdout is gone or will not take more: drop the rest
+      }
+    }
+  }
+
+  /**
+   * Waits until every line handed over so far is written, at most `maxMs` (for a reader that
+   * stopped reading: later lines are then dropped), and writes later ones synchronously.
+   */
+  settle(maxMs = 2000): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (mode: 'sync' | 'off'): void => {
+        clearTimeout(timer);
+        this.idle = undefined;
+        this.mode = mode;
+        resolve();
+      };
+      const timer = setTimeout(() => done('off'), maxMs);
+      timer.unref();
+      if (this.pending <= 0) done('sync');
+      else this.idle = () => done('sync');
+    });
+  }
 }
 
 async function serve(config: Config, source: string, log: Logger): Promise<number> {

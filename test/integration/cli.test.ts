@@ -1,10 +1,14 @@
+import Database from 'better-sqlite3';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { getHeaderValues } from '../../src/sip/message.js';
 import { freePort } from '../support/ports.js';
 import { runCli, startServer } from '../support/server-process.js';
+import { SipPeer, type IncomingCall, type PeerCall } from '../support/sip-peer.js';
 
 function file(text: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'sip-cfg-')), 'config.yaml');
@@ -73,5 +77,93 @@ describe('command line', () => {
     const r = await runCli(['frobnicate']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('usage:');
+  });
+});
+
+const DNS = Object.fromEntries(['1001', '1002', '1003', '1004'].map((dn) => [dn, { type: 'extension', contact: '*' }]));
+
+function sdp(owner: string, port: number): string {
+  return ['v=0', `o=${owner} 1 1 IN IP4 127.0.0.1`, 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${port} RTP/AVP 0`, ''].join('\r\n');
+}
+
+interface UpCall {
+  call: PeerCall;
+  incoming: IncomingCall;
+}
+
+/** Two phones per transport (1001 → 1002 over TCP, 1003 → 1004 over UDP) register, and each pair has a call established. */
+async function callsUp(sipPort: number): Promise<{ peers: SipPeer[]; calls: UpCall[] }> {
+  const peers: SipPeer[] = [];
+  const calls: UpCall[] = [];
+  for (const [from, to, transport] of [['1001', '1002', 'TCP'], ['1003', '1004', 'UDP']] as const) {
+    const caller = await SipPeer.start({ transport, user: from });
+    const callee = await SipPeer.start({ transport, user: to });
+    peers.push(caller, callee);
+    expect((await caller.register(sipPort)).status).toBe(200);
+    expect((await callee.register(sipPort)).status).toBe(200);
+    const call = caller.call(sipPort, to, { sdp: sdp(from, 40000) });
+    const incoming = await callee.nextIncomingCall();
+    incoming.ring();
+    const ack = incoming.answer(sdp(to, 50000));
+    expect((await call.final()).status).toBe(200);
+    await ack;
+    calls.push({ call, incoming });
+  }
+  return { peers, calls };
+}
+
+/** Both parties of every call got a BYE that says why (the server's shutdown Reason). */
+async function expectReleasedWithReason(calls: UpCall[]): Promise<void> {
+  for (const { call, incoming } of calls) {
+    for (const party of [call, incoming]) {
+      const bye = await party.byeReceived();
+      expect(getHeaderValues(bye.request, 'reason')[0]).toMatch(/^SIP;cause=503/);
+    }
+  }
+}
+
+/** Every call has a record with its end and the administrative cause. */
+function expectCallRecords(dbFile: string, n: number): void {
+  const db = new Database(dbFile, { readonly: true });
+  try {
+    const rows = db.prepare('SELECT cause, ended_at FROM call_records').all() as { cause: string; ended_at: number | null }[];
+    expect(rows).toHaveLength(n);
+    for (const row of rows) {
+      expect(row.cause).toBe('administrative');
+      expect(row.ended_at).toBeTypeOf('number');
+    }
+  } finally {
+    db.close();
+  }
+}
+
+/** The process ended cleanly: nothing thrown after the logger closed, nothing uncaught, every line written. */
+function expectCleanExit(output: string): void {
+  expect(output).not.toContain('SonicBoom');
+  expect(output).not.toMatch(/uncaught|unhandled/i);
+  expect(output).not.toMatch(/^\s+at /m);
+  expect(output).toMatch(/"msg":"stopped"/);
+}
+
+function exitOf(proc: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+}
+
+describe('stopping the server', () => {
+  // At info, the level it runs at, the registrar's "registered flow closed" for each TCP phone comes after the last line of run().
+  it('SIGTERM to node with calls up: BYE with a Reason to both parties of each call, exit 0, nothing thrown after the log closes', async () => {
+    const server = await startServer({ dns: DNS, logLevel: 'info' });
+    const { peers, calls } = await callsUp(server.port);
+    try {
+      const exited = exitOf(server.proc);
+      server.proc.kill('SIGTERM');
+      await expectReleasedWithReason(calls);
+      expect(await exited, server.output()).toEqual({ code: 0, signal: null });
+      expectCleanExit(server.output());
+      expectCallRecords(join(server.dir, 'state.db'), 2);
+    } finally {
+      if (server.proc.exitCode === null) await server.kill9();
+      for (const peer of peers) await peer.close();
+    }
   });
 });
