@@ -146,10 +146,22 @@ async function serve(config: Config, source: string, log: Logger): Promise<numbe
     log.fatal({ err }, 'could not start');
     return 1;
   }
-  // Listen for signals before anything binds, so a stop during start-up is clean too.
+  // Listen for signals before anything binds, so a stop during start-up is clean too. The
+  // first one stops the server; any later one is logged and ignored (the stop is bounded):
+  // Ctrl-C under `npm start` reaches node twice, from the terminal and forwarded by npm, and
+  // the default action would kill it in the middle of releasing the calls.
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    let first: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (first) {
+        log.warn({ signal, first }, 'signal while stopping: ignored');
+        return;
+      }
+      first = signal;
+      resolve(signal);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
   try {
     await server.start();

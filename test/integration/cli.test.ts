@@ -9,6 +9,7 @@ import { getHeaderValues } from '../../src/sip/message.js';
 import { freePort } from '../support/ports.js';
 import { runCli, startServer } from '../support/server-process.js';
 import { SipPeer, type IncomingCall, type PeerCall } from '../support/sip-peer.js';
+import { waitFor } from '../support/wait-for.js';
 
 function file(text: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'sip-cfg-')), 'config.yaml');
@@ -157,6 +158,28 @@ describe('stopping the server', () => {
     try {
       const exited = exitOf(server.proc);
       server.proc.kill('SIGTERM');
+      await expectReleasedWithReason(calls);
+      expect(await exited, server.output()).toEqual({ code: 0, signal: null });
+      expectCleanExit(server.output());
+      expectCallRecords(join(server.dir, 'state.db'), 2);
+    } finally {
+      if (server.proc.exitCode === null) await server.kill9();
+      for (const peer of peers) await peer.close();
+    }
+  });
+
+  it('a second SIGINT while stopping (Ctrl-C reaches npm and node both) is logged and ignored: exit 0, calls released', async () => {
+    const server = await startServer({ dns: DNS, logLevel: 'info' });
+    const { peers, calls } = await callsUp(server.port);
+    try {
+      // The callee holds its BYE's answer, so the second SIGINT surely comes while the server is stopping.
+      const held = calls[0]!.incoming.answerWith('BYE', 'manual');
+      const exited = exitOf(server.proc);
+      server.proc.kill('SIGINT');
+      const bye = await held.nextRequest('BYE');
+      server.proc.kill('SIGINT');
+      await waitFor(() => server.output().includes('signal while stopping'), 'the second SIGINT to be logged', 5000);
+      bye.respond(200);
       await expectReleasedWithReason(calls);
       expect(await exited, server.output()).toEqual({ code: 0, signal: null });
       expectCleanExit(server.output());
