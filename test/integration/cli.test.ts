@@ -1,10 +1,12 @@
 import Database from 'better-sqlite3';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { getHeaderValues } from '../../src/sip/message.js';
 import { freePort } from '../support/ports.js';
 import { runCli, startServer } from '../support/server-process.js';
@@ -81,6 +83,7 @@ describe('command line', () => {
   });
 });
 
+const REPO = resolve(import.meta.dirname, '../..');
 const DNS = Object.fromEntries(['1001', '1002', '1003', '1004'].map((dn) => [dn, { type: 'extension', contact: '*' }]));
 
 function sdp(owner: string, port: number): string {
@@ -150,6 +153,56 @@ function exitOf(proc: ChildProcess): Promise<{ code: number | null; signal: Node
   return new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
 }
 
+/** Every process below `pid`, from /proc (no procps needed): [pid, command line]. */
+function descendantsOf(pid: number): [number, string][] {
+  const parentOf = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  const below = (p: number): number[] => [...parentOf].filter(([, parent]) => parent === p).flatMap(([child]) => [child, ...below(child)]);
+  return below(pid).map((child) => {
+    try {
+      return [child, readFileSync(`/proc/${child}/cmdline`, 'utf8').replaceAll('\0', ' ')];
+    } catch {
+      return [child, ''];
+    }
+  });
+}
+
+/** The process exists and is not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** The port can be bound again on 127.0.0.1 (TCP, and UDP too when asked). */
+async function bindable(port: number, udp: boolean): Promise<boolean> {
+  const tcp = await new Promise<boolean>((r) => {
+    const s = createServer();
+    s.once('error', () => r(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => r(true)));
+  });
+  if (!tcp || !udp) return tcp;
+  return new Promise<boolean>((r) => {
+    const u = createSocket('udp4');
+    u.once('error', () => {
+      u.close();
+      r(false);
+    });
+    u.bind(port, '127.0.0.1', () => u.close(() => r(true)));
+  });
+}
+
 describe('stopping the server', () => {
   // At info, the level it runs at, the registrar's "registered flow closed" for each TCP phone comes after the last line of run().
   it('SIGTERM to node with calls up: BYE with a Reason to both parties of each call, exit 0, nothing thrown after the log closes', async () => {
@@ -189,4 +242,58 @@ describe('stopping the server', () => {
       for (const peer of peers) await peer.close();
     }
   });
+
+  // `npm start` builds first (tsc): allow for it.
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    '%s to the npm process of `npm start`: npm exits 0, its node process is gone, the calls are released and the ports free',
+    async (signal) => {
+      const dir = mkdtempSync(join(tmpdir(), 'sip-npm-start-'));
+      const sipPort = await freePort();
+      const httpPort = await freePort();
+      const config = join(dir, 'config.yaml');
+      writeFileSync(
+        config,
+        stringify({
+          TServer: { 'sip-address': '127.0.0.1', 'sip-port': sipPort, 'http-port': httpPort, store: `sqlite:${join(dir, 'state.db')}` },
+          log: { level: 'info' },
+          dns: DNS,
+        }),
+      );
+      const npm = spawn('npm', ['start', '--', '--config', config], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      npm.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      npm.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = exitOf(npm);
+      let node: number | undefined;
+      let peers: SipPeer[] = [];
+      try {
+        const deadline = Date.now() + 90_000;
+        for (;;) {
+          if (npm.exitCode !== null) throw new Error(`npm start exited with ${npm.exitCode}:\n${out}`);
+          if (Date.now() > deadline) throw new Error(`npm start did not come up:\n${out}`);
+          const up = await fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.ok, () => false);
+          if (up) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        node = descendantsOf(npm.pid ?? 0).find(([, cmd]) => cmd.includes('dist/cli.js'))?.[0];
+        expect(node, `no node process under npm:\n${JSON.stringify(descendantsOf(npm.pid ?? 0))}`).toBeDefined();
+        const up = await callsUp(sipPort);
+        peers = up.peers;
+        npm.kill(signal);
+        await expectReleasedWithReason(up.calls);
+        const r = await Promise.race([exited, new Promise<'hung'>((res) => setTimeout(() => res('hung'), 15_000))]);
+        expect(r, out).toEqual({ code: 0, signal: null });
+        await waitFor(() => !alive(node ?? 0), `node (pid ${node}) to exit`, 5000);
+        expect(await bindable(sipPort, true)).toBe(true);
+        expect(await bindable(httpPort, false)).toBe(true);
+        expectCleanExit(out);
+        expectCallRecords(join(dir, 'state.db'), 2);
+      } finally {
+        if (npm.exitCode === null && npm.signalCode === null) npm.kill('SIGKILL');
+        if (node !== undefined && alive(node)) process.kill(node, 'SIGKILL');
+        for (const peer of peers) await peer.close();
+      }
+    },
+    120_000,
+  );
 });
