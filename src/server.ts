@@ -5,6 +5,7 @@ import { CallControl } from './calls/call-control.js';
 import { CallerIdentifier } from './calls/caller-identity.js';
 import { InDialogRelay } from './calls/in-dialog-relay.js';
 import { MakeCall } from './calls/make-call.js';
+import { PhoneTransfer } from './calls/phone-transfer.js';
 import { Router } from './calls/routing.js';
 import { callMetrics } from './metrics/call-metrics.js';
 import { flowMetrics } from './metrics/flow-metrics.js';
@@ -184,7 +185,8 @@ export class SipServer {
       log: this.log.child({ layer: 'calls' }),
       contactFor: (user, transport) => this.contactFor(user, transport),
     });
-    const relay = new InDialogRelay(this.calls, control, this.clock, timers, this.log.child({ layer: 'calls' }));
+    const phoneTransfers = new PhoneTransfer({ calls: this.calls, router, clock: this.clock, log: this.log.child({ layer: 'calls' }), timers });
+    const relay = new InDialogRelay(this.calls, control, phoneTransfers, this.clock, timers, this.log.child({ layer: 'calls' }));
     this.ua.handle('INVITE', (tx, req) => this.calls.onInvite(tx, req));
     this.ua.handleInDialog((tx, req) => relay.onRequest(tx, req), ['BYE', 'INVITE', 'UPDATE', 'INFO', 'OPTIONS', 'NOTIFY']);
 

@@ -6,6 +6,7 @@ import type { Clock } from '../util/clock.js';
 import { randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { calleeDn, causeOf, controllingLeg, dnOf, presentedOf, type Call, type LegName } from './call.js';
+import { startTransferCall } from './transfer-call.js';
 import type { CallManager } from './call-manager.js';
 import type { Router } from './routing.js';
 import { continueSession, withDirection } from './sdp.js';
@@ -224,7 +225,7 @@ export class CallControl {
     }
     this.deps.log.info({ call: call.id, to: transfer.to, outcome }, 'transfer by REFER finished');
     call.transfer = undefined;
-    this.deps.calls.release(call, failed ? causeOf(outcome) : 'normal', outcome);
+    this.deps.calls.release(call, failed ? causeOf(outcome) : 'normal', outcome, failed ? {} : { transferredTo: transfer.to });
   }
 
   /**
@@ -232,33 +233,13 @@ export class CallControl {
    * normal), and a new call (origin 'transfer') on the transferee's dialog towards `to`.
    */
   private transferByReinvite(call: Call, transferee: LegName, transferor: LegName, to: string, targets: Call['b']['targets']): Call {
-    const dialog = call[transferee].dialog;
-    const ok = call[transferee].ok;
-    const moved: Call = {
-      id: randomToken(8),
-      origin: 'transfer',
-      from: dnOf(call, transferee),
-      caller: presentedOf(call, transferee),
-      to,
-      state: 'dialing',
-      startedAt: this.deps.clock.now(),
-      a: { tag: dialog?.localTag ?? '', acked: true, ...(dialog ? { dialog } : {}), ...(ok ? { ok } : {}), ...(call[transferee].allowsRefer ? { allowsRefer: true } : {}) },
-      b: { targets: [], index: 0, cancelled: false },
-      // No offer: the new party makes one, and the transferee answers it (RFC 3725 flow I).
-      offer: { body: Buffer.alloc(0), maxForwards: 70 },
-      sdpTo: call.sdpTo[transferee] ? { a: call.sdpTo[transferee] } : {},
-      pendingReinvite: { a: false, b: false },
-    };
     this.deps.calls.bye(call, transferor, [TRANSFERRED]);
     this.deps.calls.forgetDialog(call, transferor);
     // The transferee's dialog moves to the new call (with its 2xx retransmitter, if any).
-    call[transferee].dialog = undefined;
-    call[transferee].ok = undefined;
-    this.deps.calls.release(call, 'normal');
+    const moved = startTransferCall(this.deps.calls, this.deps.clock, call, transferee, to, targets);
+    this.deps.calls.release(call, 'normal', undefined, { transferredTo: to, newCallId: moved.id });
     this.deps.log.info({ call: call.id, newCall: moved.id, transferee: moved.from, to }, 'transfer by re-INVITE');
-    this.deps.calls.track(moved, dialog);
-    this.deps.calls.emit('EventDialing', moved, moved.from, to);
-    this.deps.calls.connect(moved, targets);
     return moved;
   }
+
 }

@@ -54,6 +54,11 @@ export class CallManager {
   /** Calls by the Call-ID of either leg's dialog, so in-dialog requests find theirs at once. */
   private readonly byDialogCallId = new Map<string, Call>();
   private accepting = true;
+  /**
+   * Asked before the transferee of a failed transfer call (origin 'transfer') is hung up:
+   * true when its dialog went back to the call it came from (a phone's transfer that failed).
+   */
+  takeBackTransferee: ((call: Call) => boolean) | undefined;
 
   constructor(private readonly deps: CallManagerDeps) {
     this.events = new TypedEvents<CallEvents>((err, name) => deps.log.error({ err, event: name }, 'call listener failed'));
@@ -522,6 +527,7 @@ export class CallManager {
    * no answer to give it), so ACK without a body and BYE at once; or CANCEL it while ringing.
    */
   hangUpOriginator(call: Call, reason: string): void {
+    if (call.origin === 'transfer' && this.takeBackTransferee?.(call)) return;
     const a = call.a;
     const headers = [{ name: 'Reason', value: reason }];
     if (a.dialog) {

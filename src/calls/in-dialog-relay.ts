@@ -10,6 +10,7 @@ import { dnOf, type Call } from './call.js';
 import type { CallControl } from './call-control.js';
 import { isHoldSdp } from './sdp.js';
 import type { CallManager } from './call-manager.js';
+import type { PhoneTransfer } from './phone-transfer.js';
 
 /**
  * Requests inside a call's dialogs (SPEC §6): BYE from either side ends the call (200 here,
@@ -22,6 +23,7 @@ export class InDialogRelay {
   constructor(
     private readonly calls: CallManager,
     private readonly control: Pick<CallControl, 'onTransferDialogRequest'>,
+    private readonly phoneTransfers: Pick<PhoneTransfer, 'transferring' | 'onRefer' | 'onDialogRequest'>,
     private readonly clock: Clock,
     private readonly timers: { t1: number; t2: number },
     private readonly log: Logger,
@@ -38,6 +40,15 @@ export class InDialogRelay {
     const { call, leg } = found;
     if (call.transfer && (leg === call.transfer.transferee || call.transfer.accepted)) {
       this.control.onTransferDialogRequest(call, leg, tx, req);
+      return;
+    }
+    if (this.phoneTransfers.transferring(call)) {
+      this.phoneTransfers.onDialogRequest(call, leg, tx, req);
+      return;
+    }
+    // A phone's transfer button: the server carries the transfer out (the other party need not support REFER).
+    if (req.method === 'REFER') {
+      this.phoneTransfers.onRefer(call, leg, tx, req);
       return;
     }
     const dialog = call[leg].dialog;

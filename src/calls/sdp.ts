@@ -61,3 +61,24 @@ export function continueSession(previous: Buffer | undefined, next: Buffer): Buf
     }),
   );
 }
+
+/** The direction an answer takes to an offer with `offered` (RFC 3264 §6.1). */
+function answering(offered: MediaDirection): MediaDirection {
+  if (offered === 'sendonly') return 'recvonly';
+  if (offered === 'recvonly') return 'sendonly';
+  return offered;
+}
+
+/** The direction a session description sets (session level or its first media), default sendrecv. */
+export function directionOf(sdp: Buffer): MediaDirection {
+  for (const l of lines(sdp)) {
+    const m = DIRECTION_LINE.exec(l);
+    if (m) return m[1] as MediaDirection;
+  }
+  return /^c=IN IP4 0\.0\.0\.0[ \t]*\r?$/m.test(sdp.toString('latin1')) ? 'sendonly' : 'sendrecv';
+}
+
+/** `session` with the direction that answers `offer` (e.g. an offer to hold, sendonly, gets recvonly). */
+export function mirrorDirection(session: Buffer, offer: Buffer): Buffer {
+  return withDirection(session, answering(directionOf(offer)));
+}

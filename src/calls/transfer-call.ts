@@ -1,0 +1,37 @@
+import type { Clock } from '../util/clock.js';
+import { randomToken } from '../util/ids.js';
+import { dnOf, presentedOf, type Call, type LegName } from './call.js';
+import type { CallManager } from './call-manager.js';
+
+/**
+ * The new call of a transfer the server carries out itself (RFC 3725 flow I): the
+ * transferee's dialog with the server moves out of `call` into a new call (origin
+ * 'transfer') towards `to` — an offerless INVITE to the new party, whose offer reaches the
+ * transferee in a re-INVITE and whose answer goes back in the ACK. `call` no longer holds
+ * that dialog; the caller decides what becomes of `call` and of the other party.
+ */
+export function startTransferCall(calls: CallManager, clock: Clock, call: Call, transferee: LegName, to: string, targets: Call['b']['targets']): Call {
+  const dialog = call[transferee].dialog;
+  const ok = call[transferee].ok;
+  const moved: Call = {
+    id: randomToken(8),
+    origin: 'transfer',
+    from: dnOf(call, transferee),
+    caller: presentedOf(call, transferee),
+    to,
+    state: 'dialing',
+    startedAt: clock.now(),
+    a: { tag: dialog?.localTag ?? '', acked: true, ...(dialog ? { dialog } : {}), ...(ok ? { ok } : {}), ...(call[transferee].allowsRefer ? { allowsRefer: true } : {}) },
+    b: { targets: [], index: 0, cancelled: false },
+    // No offer: the new party makes one, and the transferee answers it (RFC 3725 flow I).
+    offer: { body: Buffer.alloc(0), maxForwards: 70 },
+    sdpTo: call.sdpTo[transferee] ? { a: call.sdpTo[transferee] } : {},
+    pendingReinvite: { a: false, b: false },
+  };
+  call[transferee].dialog = undefined;
+  call[transferee].ok = undefined;
+  calls.track(moved, dialog);
+  calls.emit('EventDialing', moved, moved.from, to);
+  calls.connect(moved, targets);
+  return moved;
+}
