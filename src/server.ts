@@ -188,7 +188,7 @@ export class SipServer {
     const phoneTransfers = new PhoneTransfer({ calls: this.calls, router, clock: this.clock, log: this.log.child({ layer: 'calls' }), timers });
     const relay = new InDialogRelay(this.calls, control, phoneTransfers, this.clock, timers, this.log.child({ layer: 'calls' }));
     this.ua.handle('INVITE', (tx, req) => this.calls.onInvite(tx, req));
-    this.ua.handleInDialog((tx, req) => relay.onRequest(tx, req), ['BYE', 'INVITE', 'UPDATE', 'INFO', 'OPTIONS', 'NOTIFY']);
+    this.ua.handleInDialog((tx, req) => relay.onRequest(tx, req), ['BYE', 'INVITE', 'UPDATE', 'INFO', 'OPTIONS', 'NOTIFY', 'REFER']);
 
     this.metrics = new Metrics();
     this.metrics.attach({ directory: this.directory, registrar: this.registrar, transport: this.transport, transactions: this.transactions });

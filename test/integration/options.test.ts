@@ -9,9 +9,10 @@ import { runSipp } from '../support/sipp.js';
 
 /**
  * Every method the server accepts: REGISTER and INVITE out of a dialog, and inside a call's
- * dialogs BYE, re-INVITE, UPDATE, INFO, OPTIONS and the NOTIFYs that follow its own REFER.
+ * dialogs BYE, re-INVITE, UPDATE, INFO, OPTIONS, a phone's REFER (blind transfer) and the
+ * NOTIFYs that follow the server's own REFER.
  */
-const SERVED_METHODS = ['ACK', 'BYE', 'CANCEL', 'INFO', 'INVITE', 'NOTIFY', 'OPTIONS', 'REGISTER', 'UPDATE'];
+const SERVED_METHODS = ['ACK', 'BYE', 'CANCEL', 'INFO', 'INVITE', 'NOTIFY', 'OPTIONS', 'REFER', 'REGISTER', 'UPDATE'];
 
 function allowOf(res: Parameters<typeof getHeaderValues>[0]): string[] {
   return getHeaderValues(res, 'allow').flatMap((v) => v.split(',')).map((m) => m.trim()).sort();
@@ -84,7 +85,7 @@ describe('OPTIONS to the running server', () => {
     }
   });
 
-  it('Allow lists every method the server accepts, those inside a dialog included (BYE, UPDATE, INFO, NOTIFY)', async () => {
+  it('Allow lists every method the server accepts, those inside a dialog included (BYE, UPDATE, INFO, NOTIFY, REFER)', async () => {
     const peer = await RawPeer.udp(server.port);
     try {
       peer.send(optionsRequest({ transport: 'UDP', localPort: peer.localPort, port: server.port }));
