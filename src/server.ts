@@ -171,6 +171,7 @@ export class SipServer {
     });
     const makeCall = new MakeCall({
       calls: this.calls,
+      t1: t['sip-t1'],
       transactions: this.transactions,
       router,
       clock: this.clock,

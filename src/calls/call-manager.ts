@@ -192,6 +192,7 @@ export class CallManager {
     const by = opts.by ?? 'server';
     call.a.ok?.stop();
     call.b.ok?.stop();
+    call.a.ackTimer?.cancel();
     call.transfer?.timer?.cancel();
     call.state = 'released';
     call.cause = cause;
@@ -387,8 +388,18 @@ export class CallManager {
       a.ok = new OkRetransmitter(this.deps.clock, this.deps.timers.t1, this.deps.timers.t2);
       a.ok.start(a.tx, ok, isReliable(a.tx.source.transport), () => this.releaseCall(call, 'timeout', 'SIP;cause=408;text="no ACK"'));
       if (res.body.length > 0) call.sdpTo.a = res.body;
+    } else if (a.dialog && call.origin === 'make-call' && a.ackedHeld) {
+      // MakeCall whose `from` was ACKed with a held answer while `to` rang: the callee's
+      // answer reaches `from` now, in a re-INVITE continuing that session.
+      this.reinvite(call, 'a', continueSession(call.sdpTo.a, res.body)).then(
+        (r) => {
+          if (r.status >= 300) this.deps.log.warn({ call: call.id, status: r.status }, 'MakeCall: from refused the callee\'s session');
+        },
+        (err: unknown) => this.deps.log.error({ err, call: call.id }, 'MakeCall: re-INVITE to from failed'),
+      );
     } else if (a.dialog && call.origin === 'make-call') {
       // MakeCall: `from` answered our offerless INVITE with an offer; its ACK carries the callee's answer.
+      a.ackTimer?.cancel();
       const ack = a.dialog.createRequest('ACK', { body: res.body, ...(type !== undefined ? { contentType: type } : {}) });
       this.deps.transport.sendRequest(ack, a.dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
       call.a.acked = true;
@@ -473,6 +484,11 @@ export class CallManager {
     }
     call.sdpTo.b = answer.body;
     this.ackCallee(call, answer.body);
+  }
+
+  /** Sends an ACK built by the caller on `dialog` (not a transaction: straight to the transport). */
+  ackDirect(ack: SipRequest, dialog: Dialog): void {
+    this.deps.transport.sendRequest(ack, dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
   }
 
   /** The ACK for a 2xx to the INVITE with CSeq `cseq` on `dialog` (not a transaction: straight to the transport). */

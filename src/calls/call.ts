@@ -33,6 +33,12 @@ export interface CallerLeg {
   outTx?: ClientTransaction;
   /** MakeCall: the 2xx from `from` has been ACKed. */
   acked?: boolean;
+  /**
+   * MakeCall: `from` had to be ACKed before `to` answered, with a held answer (`to`'s answer
+   * reaches it later in a re-INVITE); `ackTimer` is the deadline for that ACK.
+   */
+  ackedHeld?: boolean;
+  ackTimer?: TimerHandle;
   tag: string;
   dialog?: Dialog;
   ok?: OkRetransmitter;

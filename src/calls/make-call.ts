@@ -9,11 +9,14 @@ import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { causeOf, type Call } from './call.js';
 import { allowsRefer } from './sip-parties.js';
+import { heldAnswer } from './sdp.js';
 import type { CallManager } from './call-manager.js';
 import type { Router } from './routing.js';
 
 export interface MakeCallDeps {
   calls: CallManager;
+  /** RFC 3261 T1, ms: `from`'s 2xx is ACKed within 16·T1 (it gives up after 64·T1). */
+  t1: number;
   transactions: TransactionLayer;
   router: Router;
   clock: Clock;
@@ -96,6 +99,18 @@ export class MakeCall {
     return { ok: true, call };
   }
 
+  private ackHeld(call: Call): void {
+    const dialog = call.a.dialog;
+    if (!dialog || call.a.acked || call.state === 'released' || call.state === 'established') return;
+    const held = heldAnswer(call.offer.body, String(this.deps.clock.now()));
+    const ack = dialog.createRequest('ACK', call.offer.body.length > 0 ? { body: held, contentType: 'application/sdp' } : {});
+    this.deps.calls.ackDirect(ack, dialog);
+    call.a.acked = true;
+    call.a.ackedHeld = true;
+    if (call.offer.body.length > 0) call.sdpTo.a = held;
+    this.deps.log.info({ call: call.id }, 'MakeCall: to still rings; from ACKed with a held answer');
+  }
+
   private ringing(call: Call): void {
     if (this.ringingSent.has(call)) return;
     this.ringingSent.add(call);
@@ -122,6 +137,10 @@ export class MakeCall {
     this.deps.calls.track(call, call.a.dialog);
     const type = getHeaderValues(res, 'content-type')[0];
     call.offer = { body: res.body, ...(type !== undefined ? { contentType: type } : {}), maxForwards: 70 };
+    // RFC 3725 flow I sends `to`'s answer in the ACK; a desk phone may ring for a minute, and
+    // `from` ends the session if its 2xx is not ACKed within 64·T1. So if `to` has not answered
+    // by 16·T1, `from` is ACKed with a held answer and gets `to`'s session in a re-INVITE later.
+    call.a.ackTimer = this.deps.clock.setTimer(16 * this.deps.t1, () => this.ackHeld(call));
     call.state = 'dialing';
     this.deps.calls.emit('EventDialing', call, call.from, call.to);
     this.deps.calls.connect(call, targets);

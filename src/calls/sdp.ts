@@ -82,3 +82,22 @@ export function directionOf(sdp: Buffer): MediaDirection {
 export function mirrorDirection(session: Buffer, offer: Buffer): Buffer {
   return withDirection(session, answering(directionOf(offer)));
 }
+
+/**
+ * An answer to `offer` that accepts every stream and holds it (a=inactive, c=0.0.0.0, the
+ * discard port): what the server gives a MakeCall's `from` when it must ACK before `to` has
+ * answered (RFC 3725 §5's caution about flow I). Each m= line keeps its media, protocol and
+ * first format (with its rtpmap), so a later re-INVITE can continue the session.
+ */
+export function heldAnswer(offer: Buffer, sessionId: string): Buffer {
+  const out = ['v=0', `o=sip-server ${sessionId} 1 IN IP4 0.0.0.0`, 's=-', 'c=IN IP4 0.0.0.0', 't=0 0'];
+  const offered = lines(offer);
+  for (const m of offered.filter((l) => l.startsWith('m='))) {
+    const [media, , proto, fmt] = m.slice(2).split(' ');
+    out.push(`m=${media ?? 'audio'} 9 ${proto ?? 'RTP/AVP'} ${fmt ?? '0'}`);
+    const rtpmap = offered.find((l) => l.startsWith(`a=rtpmap:${fmt ?? ''} `));
+    if (rtpmap) out.push(rtpmap);
+    out.push('a=inactive');
+  }
+  return join(out);
+}

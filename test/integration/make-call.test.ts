@@ -124,3 +124,65 @@ describe('MakeCall and ReleaseCall over HTTP', () => {
     }
   });
 });
+
+/*
+ * A `to` that rings longer than `from` waits for the ACK of its 2xx (64·T1): `from` is ACKed
+ * within 16·T1 with a held answer and gets `to`'s session in a re-INVITE once `to` answers.
+ * T1 is 200 ms here, so the deadline is 3.2 s and `to` rings 5 s.
+ */
+describe('MakeCall whose to rings past the ACK deadline of from', () => {
+  let server: RunningServer;
+  let events: EventStream;
+  let alice: SipPeer;
+  let bob: SipPeer;
+
+  beforeAll(async () => {
+    server = await startServer({ tserver: { 'sip-t1': 200 }, dns: { '1001': { type: 'extension', contact: '*' }, '1002': { type: 'extension', contact: '*' } } });
+    events = await EventStream.open(server.api);
+    alice = await SipPeer.start({ transport: 'UDP', user: '1001', t1: 200 });
+    bob = await SipPeer.start({ transport: 'UDP', user: '1002' });
+    await alice.register(server.port);
+    await bob.register(server.port);
+  });
+
+  afterAll(async () => {
+    events.close();
+    await alice.close();
+    await bob.close();
+    expect(await server.stop()).toBe(0);
+  });
+
+  it('from is ACKed with a held answer before to answers, then re-INVITEd with to\'s session; the call is established', async () => {
+    const made = await post(server.api, { from: '1001', to: '1002' });
+    const id = String(made.json.id);
+    const atAlice = await alice.nextIncomingCall();
+    const answeredAt = Date.now();
+    const aliceAck = atAlice.answer(OFFER, {}, 10_000);
+    const atBob = await bob.nextIncomingCall();
+    atBob.ring();
+    const ack = await aliceAck;
+    const waited = Date.now() - answeredAt;
+    // Not at once (flow I is kept for a quick answer: 16·T1 = 3.2 s), and before from would give up (64·T1 = 12.8 s).
+    expect(waited).toBeGreaterThan(2500);
+    expect(waited).toBeLessThan(12_000);
+    const held = ack.body.toString();
+    expect(held).toMatch(/^m=audio 9 RTP\/AVP 0$/m);
+    expect(held).toMatch(/^a=inactive$/m);
+    expect((await getJson<{ state: string }>(server.api, `/calls/${id}`)).body.state).toBe('ringing');
+
+    await new Promise((r) => setTimeout(r, 1500));
+    atAlice.answerWith('INVITE', { status: 200, body: OFFER });
+    await atBob.answer(ANSWER);
+    const reinvite = await atAlice.nextRequest('INVITE');
+    // to's answer, as the next version of the session from was given (o= of the held answer, version 2).
+    expect(reinvite.request.body.toString()).toMatch(/^o=sip-server \d+ 2 IN IP4 127\.0\.0\.1$/m);
+    expect(reinvite.request.body.toString()).toContain('m=audio 40002 RTP/AVP 0');
+    await reinvite.waitAck();
+    await events.next((e) => e.event === 'EventEstablished' && e.callId === id);
+    expect(alice.problems).toEqual([]);
+
+    expect((await atBob.bye()).status).toBe(200);
+    expect((await atAlice.byeReceived()).response?.status).toBe(200);
+    expect(await events.next((e) => e.event === 'EventReleased' && e.callId === id)).toMatchObject({ cause: 'normal', releasedBy: 'callee' });
+  }, 30_000);
+});
