@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { continueSession, isHoldSdp, withDirection } from '../../../src/calls/sdp.js';
+import { continueSession, directionOf, heldAnswer, isHoldSdp, mirrorDirection, withDirection } from '../../../src/calls/sdp.js';
 
 const sdp = (...lines: string[]): Buffer => Buffer.from(`${lines.join('\r\n')}\r\n`, 'latin1');
 
@@ -36,5 +36,20 @@ describe('SDP the server writes itself (hold, retrieve, transfer)', () => {
     expect(isHoldSdp(sdp('v=0', 'c=IN IP4 0.0.0.0', 'm=audio 1 RTP/AVP 0'))).toBe(true);
     expect(isHoldSdp(withDirection(OFFER, 'sendrecv'))).toBe(false);
     expect(isHoldSdp(sdp('v=0', 'm=audio 1 RTP/AVP 0', 'a=recvonly'))).toBe(false);
+  });
+
+  it('heldAnswer accepts every offered stream on hold: same media and first format (with its rtpmap), discard port, inactive', () => {
+    expect(heldAnswer(OFFER, '77').toString()).toBe(
+      sdp('v=0', 'o=sip-server 77 1 IN IP4 0.0.0.0', 's=-', 'c=IN IP4 0.0.0.0', 't=0 0', 'm=audio 9 RTP/AVP 0', 'a=inactive', 'm=video 9 RTP/AVP 31', 'a=rtpmap:31 H261/90000', 'a=inactive').toString(),
+    );
+  });
+
+  it('mirrorDirection answers a hold offer (sendonly) with recvonly and an inactive one with inactive', () => {
+    const session = sdp('v=0', 'o=s 1 1 IN IP4 h', 's=-', 't=0 0', 'm=audio 1 RTP/AVP 0');
+    expect(directionOf(withDirection(OFFER, 'sendonly'))).toBe('sendonly');
+    expect(directionOf(sdp('v=0', 'c=IN IP4 0.0.0.0', 'm=audio 1 RTP/AVP 0'))).toBe('sendonly');
+    expect(mirrorDirection(session, withDirection(OFFER, 'sendonly')).toString()).toContain('a=recvonly');
+    expect(mirrorDirection(session, withDirection(OFFER, 'inactive')).toString()).toContain('a=inactive');
+    expect(mirrorDirection(session, sdp('v=0', 'm=audio 1 RTP/AVP 0')).toString()).toContain('a=sendrecv');
   });
 });
