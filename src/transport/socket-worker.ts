@@ -108,3 +108,8 @@ process.on('disconnect', () => {
   for (const s of sockets.values()) s.destroy();
   process.exit(0);
 });
+
+// A Ctrl-C reaches the whole process group, workers included: a worker that died of it would
+// take its connections down while the server is still sending the BYEs of its shutdown. The
+// server decides when to stop; the worker goes when the channel closes (above).
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined);

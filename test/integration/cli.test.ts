@@ -243,6 +243,27 @@ describe('stopping the server', () => {
     }
   });
 
+  it('Ctrl-C with socket workers (SIGINT to the server and its workers alike): the workers hold their connections until the calls are released', async () => {
+    const server = await startServer({ dns: DNS, logLevel: 'info', tserver: { 'sip-tcp-workers': 2 } });
+    const { peers, calls } = await callsUp(server.port);
+    try {
+      const workers = descendantsOf(server.proc.pid ?? 0).filter(([, cmd]) => cmd.includes('socket-worker'));
+      expect(workers.length).toBe(2);
+      const exited = exitOf(server.proc);
+      // A terminal's Ctrl-C signals the whole process group: here, each process of it.
+      for (const [pid] of workers) process.kill(pid, 'SIGINT');
+      server.proc.kill('SIGINT');
+      await expectReleasedWithReason(calls);
+      expect(await exited, server.output()).toEqual({ code: 0, signal: null });
+      expectCleanExit(server.output());
+      expect(server.output()).toMatch(/"outcome":"stopped"/);
+      expect(server.output()).not.toContain('socket worker exited');
+    } finally {
+      if (server.proc.exitCode === null) await server.kill9();
+      for (const peer of peers) await peer.close();
+    }
+  });
+
   // `npm start` builds first (tsc): allow for it.
   it.each(['SIGTERM', 'SIGINT'] as const)(
     '%s to the npm process of `npm start`: npm exits 0, its node process is gone, the calls are released and the ports free',
