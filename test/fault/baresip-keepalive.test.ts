@@ -81,7 +81,7 @@ describe('a baresip phone over TCP whose connection a firewall silently dropped'
     // The phone rings: it saw that INVITE once, on a connection the server opened to its listening port.
     const incoming = await phone.waitEvent('CALL_INCOMING', () => true, 10_000, phoneMark);
     expect(incoming.peeruri).toMatch(/^sip:3001@/);
-    const invites = phone.traced('in', (m) => m.startLine.startsWith('INVITE ') && m.headers['call-id']?.[0] === incoming.id);
+    const invites = await phone.waitTraced('in', (m) => m.startLine.startsWith('INVITE ') && m.headers['call-id']?.[0] === incoming.id);
     expect(invites).toHaveLength(1);
     expect(invites[0]).toMatchObject({ transport: 'TCP', dst: `${net.epAddr}:${phone.sipPort}` });
     expect(invites[0]?.src).not.toBe(`${net.srvAddr}:${SERVER.port}`);

@@ -47,9 +47,12 @@ describe('baresip softphones registered over UDP, TCP and TLS', () => {
     events.next((e) => e.event === name && match(e), 5000, mark);
   const calls = async (): Promise<CallView[]> => (await getJson<CallView[]>(server.api, '/calls')).body;
 
-  /** The messages of one dialog (by Call-ID, which is baresip's call `id`) that a phone received or sent. */
-  const dialogTrace = (phone: Baresip, dir: 'in' | 'out', callId: string | undefined, match: (m: TracedMessage) => boolean): TracedMessage[] =>
-    phone.traced(dir, (m) => callIdOf(m) === callId && match(m));
+  /**
+   * The messages of one dialog (by Call-ID, which is baresip's call `id`) that a phone received
+   * or sent, once there is at least one (the trace may lag the phone's events).
+   */
+  const dialogTrace = (phone: Baresip, dir: 'in' | 'out', callId: string | undefined, match: (m: TracedMessage) => boolean): Promise<TracedMessage[]> =>
+    phone.waitTraced(dir, (m) => callIdOf(m) === callId && match(m));
 
   /** `caller` dials `callee`'s DN; resolves once the callee's phone rings, with both phones' events. */
   async function ring(caller: Baresip, callee: Baresip): Promise<{ incoming: BaresipEvent; ringing: BaresipEvent }> {
@@ -129,9 +132,9 @@ describe('baresip softphones registered over UDP, TCP and TLS', () => {
       expect(contact?.contact).toMatch(new RegExp(`^sip:${phone.dn}-0x[0-9a-f]+@127\\.0\\.0\\.1:${port}${phone.transport === 'UDP' ? '$' : `;transport=${phone.transport.toLowerCase()}$`}`));
       expect(events.events.find((e) => e.event === 'EventRegistered' && e.dn === phone.dn)).toMatchObject({ transport: phone.transport, refresh: false });
 
-      const register = phone.traced('out', (m) => isRequest(m, 'REGISTER'));
+      const register = await phone.waitTraced('out', (m) => isRequest(m, 'REGISTER'));
       expect(register[0]?.transport).toBe(phone.transport);
-      expect(phone.traced('in', (m) => isResponse(m, 200, 'REGISTER'))).toHaveLength(1);
+      expect(await phone.waitTraced('in', (m) => isResponse(m, 200, 'REGISTER'))).toHaveLength(1);
       expect((await phone.waitEvent('REGISTER_OK')).param).toBe('200 OK');
     }
   });
@@ -140,12 +143,12 @@ describe('baresip softphones registered over UDP, TCP and TLS', () => {
     const { callId, outgoing, incoming } = await establish(udp, tls);
     expect(incoming.peeruri).toMatch(/^sip:3001@/);
     // The INVITE reached the TLS phone on its registered connection, addressed to its Contact, To the DN at the server.
-    const [invite] = dialogTrace(tls, 'in', incoming.id, (m) => isRequest(m, 'INVITE'));
+    const [invite] = await dialogTrace(tls, 'in', incoming.id, (m) => isRequest(m, 'INVITE'));
     expect(invite?.transport).toBe('TLS');
     expect(invite?.startLine).toMatch(/^INVITE sip:3003-0x[0-9a-f]+@127\.0\.0\.1:\d+;transport=tls SIP\/2\.0$/);
     expect(invite?.headers.to?.[0]).toMatch(/^<sip:3003@127\.0\.0\.1(:\d+)?>$/);
-    expect(dialogTrace(udp, 'in', outgoing.id, (m) => isResponse(m, 180, 'INVITE'))).toHaveLength(1);
-    expect(dialogTrace(udp, 'in', outgoing.id, (m) => isResponse(m, 200, 'INVITE'))).toHaveLength(1);
+    expect(await dialogTrace(udp, 'in', outgoing.id, (m) => isResponse(m, 180, 'INVITE'))).toHaveLength(1);
+    expect(await dialogTrace(udp, 'in', outgoing.id, (m) => isResponse(m, 200, 'INVITE'))).toHaveLength(1);
 
     const listed = await calls();
     expect(listed).toHaveLength(1);
@@ -159,7 +162,7 @@ describe('baresip softphones registered over UDP, TCP and TLS', () => {
     // "Connection reset by peer" is baresip's word for a BYE received; the one that hung up says "by user".
     expect((await tls.waitEvent('CALL_CLOSED', () => true, 5000, tlsMark)).param).toBe('Connection reset by peer');
     expect((await udp.waitEvent('CALL_CLOSED', () => true, 5000, udpMark)).param).toBe('Connection reset by user');
-    expect(dialogTrace(tls, 'in', incoming.id, (m) => isRequest(m, 'BYE'))).toHaveLength(1);
+    expect(await dialogTrace(tls, 'in', incoming.id, (m) => isRequest(m, 'BYE'))).toHaveLength(1);
     expect(await apiEvent('EventReleased', (e) => e.callId === callId)).toMatchObject({ cause: 'normal', from: '3001', to: '3003' });
     expect(await calls()).toEqual([]);
     expect(await tls.calls()).toEqual([]);
@@ -172,9 +175,9 @@ describe('baresip softphones registered over UDP, TCP and TLS', () => {
     const tcpMark = tcp.mark();
     await udp.command('hangup');
     expect((await tcp.waitEvent('CALL_CLOSED', () => true, 5000, tcpMark)).param).toBe('Connection reset by peer');
-    const [bye] = dialogTrace(tcp, 'in', outgoing.id, (m) => isRequest(m, 'BYE'));
+    const [bye] = await dialogTrace(tcp, 'in', outgoing.id, (m) => isRequest(m, 'BYE'));
     expect(bye?.transport).toBe('TCP');
-    expect(dialogTrace(tcp, 'out', outgoing.id, (m) => isResponse(m, 200, 'BYE'))).toHaveLength(1);
+    expect(await dialogTrace(tcp, 'out', outgoing.id, (m) => isResponse(m, 200, 'BYE'))).toHaveLength(1);
     expect(await apiEvent('EventReleased', (e) => e.callId === callId)).toMatchObject({ cause: 'normal' });
     expect(await calls()).toEqual([]);
   });
@@ -189,11 +192,11 @@ describe('baresip softphones registered over UDP, TCP and TLS', () => {
 
     const closed = await tcp.waitEvent('CALL_CLOSED', () => true, 5000, tcpMark);
     expect(closed.id).toBe(incoming.id);
-    expect(dialogTrace(tls, 'out', ringing.id, (m) => isRequest(m, 'CANCEL'))).toHaveLength(1);
-    expect(dialogTrace(tcp, 'in', incoming.id, (m) => isRequest(m, 'CANCEL'))).toHaveLength(1);
+    expect(await dialogTrace(tls, 'out', ringing.id, (m) => isRequest(m, 'CANCEL'))).toHaveLength(1);
+    expect(await dialogTrace(tcp, 'in', incoming.id, (m) => isRequest(m, 'CANCEL'))).toHaveLength(1);
     // The callee's phone answered its INVITE 487 (RFC 3261 §9.2), and the caller got a 487 too.
-    expect(dialogTrace(tcp, 'out', incoming.id, (m) => isResponse(m, 487, 'INVITE'))).toHaveLength(1);
-    await waitFor(() => dialogTrace(tls, 'in', ringing.id, (m) => isResponse(m, 487, 'INVITE')).length === 1, 'the 487 at the caller');
+    expect(await dialogTrace(tcp, 'out', incoming.id, (m) => isResponse(m, 487, 'INVITE'))).toHaveLength(1);
+    expect(await dialogTrace(tls, 'in', ringing.id, (m) => isResponse(m, 487, 'INVITE'))).toHaveLength(1);
     expect(tls.events.slice(tlsMark).some((e) => e.type === 'CALL_ESTABLISHED')).toBe(false);
     expect(await apiEvent('EventReleased', (e) => e.from === '3003')).toMatchObject({ cause: 'cancelled', to: '3002' });
     expect(await calls()).toEqual([]);
@@ -204,7 +207,7 @@ describe('baresip softphones registered over UDP, TCP and TLS', () => {
     const { incoming } = await ring(udp, tcp);
     await tcp.command('hangup');
 
-    expect(dialogTrace(tcp, 'out', incoming.id, (m) => isResponse(m, 486, 'INVITE'))).toHaveLength(1);
+    expect(await dialogTrace(tcp, 'out', incoming.id, (m) => isResponse(m, 486, 'INVITE'))).toHaveLength(1);
     const closed = await udp.waitEvent('CALL_CLOSED', () => true, 5000, udpMark);
     expect(closed.param).toMatch(/^486 /);
     expect(await apiEvent('EventReleased', (e) => e.from === '3001' && e.to === '3002')).toMatchObject({ cause: 'busy', status: 486 });
@@ -214,7 +217,7 @@ describe('baresip softphones registered over UDP, TCP and TLS', () => {
   it('hold and resume from the phone: the other phone gets the re-INVITEs (sendonly, then sendrecv), EventHeld and EventRetrieved name the holder, GET /calls shows held', async () => {
     const { callId, incoming } = await establish(tls, udp);
     const udpMark = udp.mark();
-    const reinvites = (): TracedMessage[] => dialogTrace(udp, 'in', incoming.id, (m) => isRequest(m, 'INVITE')).slice(1);
+    const reinvites = (): TracedMessage[] => udp.traced('in', (m) => callIdOf(m) === incoming.id && isRequest(m, 'INVITE')).slice(1);
 
     expect((await tls.command('hold')).ok).toBe(true);
     expect(await apiEvent('EventHeld', (e) => e.callId === callId)).toMatchObject({ dn: '3003', otherDn: '3001' });
@@ -236,7 +239,8 @@ describe('baresip softphones registered over UDP, TCP and TLS', () => {
   it('hold and retrieve from the API: the caller\'s phone gets re-INVITEs (inactive, then sendrecv) and answers them, EventHeld and EventRetrieved name the callee', async () => {
     const { callId, outgoing } = await establish(udp, tcp);
     const udpMark = udp.mark();
-    const reinvites = (): TracedMessage[] => dialogTrace(udp, 'in', outgoing.id, (m) => isRequest(m, 'INVITE'));
+    // The server's own re-INVITEs in the caller's dialog (the caller's first INVITE was sent, not received).
+    const reinvites = (): TracedMessage[] => udp.traced('in', (m) => callIdOf(m) === outgoing.id && isRequest(m, 'INVITE'));
     const post = async (path: string): Promise<{ status: number; body: unknown }> => {
       const res = await fetch(`${server.api}${path}`, { method: 'POST' });
       return { status: res.status, body: await res.json() };
@@ -248,7 +252,7 @@ describe('baresip softphones registered over UDP, TCP and TLS', () => {
     // The phone's trace comes through a pipe: it may lag the API by a moment.
     await waitFor(() => reinvites().length === 1, 'the hold re-INVITE at the caller');
     expect(reinvites()[0]?.body).toMatch(/^a=inactive\r?$/m);
-    await waitFor(() => dialogTrace(udp, 'out', outgoing.id, (m) => isResponse(m, 200, 'INVITE')).length === 1, "the caller's 200 to it");
+    expect(await dialogTrace(udp, 'out', outgoing.id, (m) => isResponse(m, 200, 'INVITE') && m.headers.cseq?.[0] === reinvites()[0]?.headers.cseq?.[0])).toHaveLength(1);
     expect((await calls())[0]?.held).toBe(true);
 
     expect(await post(`/calls/${callId}/retrieve`)).toEqual({ status: 200, body: { id: callId, held: false, dn: '3002' } });

@@ -5,6 +5,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
+import { Waiter } from './waiter.js';
 
 /*
  * A real softphone for tests: baresip 1.0 (Debian) as a process, with no sound card (aubridge
@@ -34,7 +35,7 @@ export interface BaresipOptions {
   sipPort?: number;
   /** The address baresip binds and writes in Via, Contact and SDP (default 127.0.0.1; in a namespace, its address). */
   address?: string;
-  /** manual (default): the test accepts with `accept`; auto: baresip answers at once. */
+  /** manual (default): the test accepts with `accept`; auto: baresip answers at once (and then reports no CALL_INCOMING, only CALL_ESTABLISHED). */
   answerMode?: 'manual' | 'auto';
   /** CA file for TLS (sip_cafile). baresip 1.0 adds it to its trust store but never checks the server's certificate (libre 1.1 sets no verify mode for clients). */
   caFile?: string;
@@ -100,7 +101,8 @@ export class Baresip {
   private inbox = Buffer.alloc(0);
   private nextToken = 1;
   private readonly pending = new Map<string, (r: BaresipResponse) => void>();
-  private readonly wakers = new Set<() => void>();
+  /** Woken by every event and every chunk of output; closed when baresip exits. */
+  private readonly waiter: Waiter;
   private proc!: ChildProcess;
   private exited!: Promise<number | null>;
 
@@ -113,6 +115,8 @@ export class Baresip {
     this.transport = opts.transport ?? 'UDP';
     this.address = opts.address ?? '127.0.0.1';
     this.aor = `sip:${opts.dn}@${opts.server.address}:${opts.server.port}`;
+    const lastLines = (): string => this.sipMessages().slice(-6).map((m) => `${m.dir} ${m.startLine}`).join(' | ');
+    this.waiter = new Waiter(() => `baresip ${this.dn} events: ${this.eventSummary()}; last SIP: ${lastLines() || 'none'}`);
   }
 
   /** Starts baresip, connects to its control port and registers; resolves on REGISTER_OK. */
@@ -178,12 +182,16 @@ export class Baresip {
     // stdbuf: on a pipe baresip's stdout is block-buffered; line-buffered, the trace is live.
     this.proc = spawn('stdbuf', ['-oL', 'baresip', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(this.proc);
-    this.proc.stdout?.on('data', (d: Buffer) => (this.out += d.toString('latin1')));
-    this.proc.stderr?.on('data', (d: Buffer) => (this.out += d.toString('latin1')));
+    const collect = (d: Buffer): void => {
+      this.out += d.toString('latin1');
+      this.wake();
+    };
+    this.proc.stdout?.on('data', collect);
+    this.proc.stderr?.on('data', collect);
     this.exited = new Promise((resolve) =>
       this.proc.once('exit', (code) => {
         running.delete(this.proc);
-        this.wake();
+        this.waiter.close(`baresip exited (${code ?? 'signal'})`);
         resolve(code);
       }),
     );
@@ -235,7 +243,7 @@ export class Baresip {
   }
 
   private wake(): void {
-    for (const w of [...this.wakers]) w();
+    this.waiter.notify();
   }
 
   /** Runs a menu command (`params` is its argument text, e.g. a URI for dial) and returns baresip's answer. */
@@ -263,21 +271,7 @@ export class Baresip {
   /** The first event of `type` (or one of several types), from index `since`, matching `match`; waits up to `ms` for it. */
   waitEvent(type: string | string[], match: (e: BaresipEvent) => boolean = () => true, ms = 5000, since = 0): Promise<BaresipEvent> {
     const types = Array.isArray(type) ? type : [type];
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const found = this.events.slice(since).find((e) => types.includes(e.type) && match(e));
-        if (found) return done(() => resolve(found));
-        if (this.proc.exitCode !== null) return done(() => reject(new Error(`baresip ${this.dn} exited while waiting for ${types.join('/')}; events: ${this.eventSummary()}`)));
-      };
-      const timer = setTimeout(() => done(() => reject(new Error(`baresip ${this.dn}: no ${types.join('/')} within ${ms} ms; events: ${this.eventSummary()}`))), ms);
-      const done = (then: () => void): void => {
-        clearTimeout(timer);
-        this.wakers.delete(check);
-        then();
-      };
-      this.wakers.add(check);
-      check();
-    });
+    return this.waiter.until(types.join('/'), ms, () => this.events.slice(since).find((e) => types.includes(e.type) && match(e)));
   }
 
   /** The events from index `since` as "TYPE(param), …", leaving out media chatter (SDP, RTCP). */
@@ -342,6 +336,18 @@ export class Baresip {
   /** The traced messages one way that match, e.g. `traced('in', (m) => m.startLine.startsWith('BYE '))`. */
   traced(dir: 'in' | 'out', match: (m: TracedMessage) => boolean = () => true): TracedMessage[] {
     return this.sipMessages().filter((m) => m.dir === dir && match(m));
+  }
+
+  /**
+   * Like `traced`, but waits (up to `ms`) until at least one message matches. The trace comes
+   * through baresip's stdout and events through ctrl_tcp: a message the phone handled before
+   * an event may still be in the pipe when the event arrives.
+   */
+  waitTraced(dir: 'in' | 'out', match: (m: TracedMessage) => boolean, ms = 3000): Promise<TracedMessage[]> {
+    return this.waiter.until(`a message ${dir === 'in' ? 'received' : 'sent'}`, ms, () => {
+      const found = this.traced(dir, match);
+      return found.length > 0 ? found : undefined;
+    });
   }
 
   private isOwn(hostPort: string): boolean {
