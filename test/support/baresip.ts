@@ -123,7 +123,9 @@ export class Baresip {
   static async start(opts: BaresipOptions): Promise<Baresip> {
     const sipPort = opts.sipPort ?? (await freeSipPortPair(opts.address ?? '127.0.0.1'));
     const phone = new Baresip(opts, sipPort, mkdtempSync(join(tmpdir(), `baresip-${opts.dn}-`)));
-    const ctrlPort = await freePort();
+    // Not one of the SIP ports, which baresip has not bound yet.
+    let ctrlPort = await freePort();
+    while (ctrlPort === sipPort || ctrlPort === sipPort + 1) ctrlPort = await freePort();
     phone.writeConfig(ctrlPort);
     phone.spawn();
     try {
