@@ -26,6 +26,10 @@ export type BaresipTransport = 'UDP' | 'TCP' | 'TLS';
 export interface BaresipOptions {
   /** The DN: the account's user (and digest user name). */
   dn: string;
+  /**
+   * auth_pass. baresip 1.0 cannot register with it to this server: libre 1.1 gives up on the
+   * SHA-256 challenge the server offers first ("Function not implemented"), so start() fails.
+   */
   password?: string;
   /** Where the server listens for this phone's transport (its TLS port for TLS). */
   server: { address: string; port: number };
@@ -54,7 +58,7 @@ export interface BaresipEvent {
   peeruri?: string;
   /** baresip's call id (its SIP Call-ID). */
   id?: string;
-  /** e.g. CALL_CLOSED: "486 Busy Here", "Connection reset by user". */
+  /** e.g. CALL_CLOSED: "486 Rejected" (a final response), "Connection reset by peer" (BYE or CANCEL received), "… by user" (hung up here). */
   param?: string;
   /** Arrival time, ms. */
   at: number;
