@@ -356,6 +356,14 @@ export class Baresip {
     });
   }
 
+  /** Like `waitTraced`, but waits until at least `count` messages match (e.g. the second NOTIFY of a dialog); resolves with all that match. */
+  waitTracedCount(dir: 'in' | 'out', match: (m: TracedMessage) => boolean, count: number, ms = 3000): Promise<TracedMessage[]> {
+    return this.waiter.until(`${count} messages ${dir === 'in' ? 'received' : 'sent'}`, ms, () => {
+      const found = this.traced(dir, match);
+      return found.length >= count ? found : undefined;
+    });
+  }
+
   private isOwn(hostPort: string): boolean {
     return hostPort === `${this.address}:${this.sipPort}` || hostPort === `${this.address}:${this.sipPort + 1}`;
   }
