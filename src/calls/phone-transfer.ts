@@ -1,7 +1,7 @@
 import { OkRetransmitter } from '../dialog/ok-retransmitter.js';
 import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
 import { parseNameAddr } from '../sip/name-addr.js';
-import { createResponse } from '../sip/response.js';
+import { createResponse, REASON_PHRASES } from '../sip/response.js';
 import type { ServerTransaction } from '../transaction/types.js';
 import { isReliable } from '../transport/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
@@ -181,7 +181,7 @@ export class PhoneTransfer {
     this.byNewCall.delete(e.callId);
     const status = e.status ?? 487;
     if (p.transferorGone) return;
-    this.notify(p.call, p.transferor, `SIP/2.0 ${status} ${status === 487 ? 'Request Terminated' : 'Transfer Failed'}`, true);
+    this.notify(p.call, p.transferor, `SIP/2.0 ${status} ${REASON_PHRASES[status] ?? 'Transfer Failed'}`, true);
     this.pending.delete(p.call);
     if (p.call[p.transferee].dialog) {
       this.deps.log.info({ call: p.call.id, to: p.to, status }, 'transfer failed: the transferee is back in the call');
