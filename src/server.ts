@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ApiServer } from './api/api-server.js';
 import { CallManager } from './calls/call-manager.js';
 import { CallControl } from './calls/call-control.js';
+import { CallerAdmission } from './calls/caller-admission.js';
 import { CallerIdentifier } from './calls/caller-identity.js';
 import { InDialogRelay } from './calls/in-dialog-relay.js';
 import { MakeCall } from './calls/make-call.js';
@@ -15,6 +16,7 @@ import type { Config } from './config/schema.js';
 import { UaCore } from './dialog/ua-core.js';
 import { Directory } from './directory/directory.js';
 import { OosChecker } from './directory/oos-check.js';
+import { TrustedSources } from './directory/trusted-sources.js';
 import { RegisterAuth } from './registrar/register-auth.js';
 import { Registrar } from './registrar/registrar.js';
 import { openStore, type Store } from './registrar/store.js';
@@ -56,6 +58,8 @@ export class SipServer {
   readonly registrar: Registrar;
   readonly oos: OosChecker;
   readonly store: Store;
+  /** Sources that need no credentials: sip-trusted-peers and the trunk / voip-service contacts. */
+  readonly trusted: TrustedSources;
   readonly calls: CallManager;
   readonly metrics: Metrics;
   /** Re-open and re-send on dead connections; only with sip-enable-tcp-keep-alive. */
@@ -118,19 +122,23 @@ export class SipServer {
     this.logTransportEvents();
 
     this.directory = new Directory(deps.config.dns, this.clock, this.log.child({ layer: 'directory' }));
+    this.trusted = new TrustedSources(t['sip-trusted-peers'], this.directory);
     const storeLog = this.log.child({ layer: 'store' });
     this.store = openStore(t.store, {
       onWriteError: (err) => storeLog.error({ err }, 'could not write call records'),
       callRecordWindow: { clock: this.clock, ms: 100 },
     });
     const nonces = new NonceManager({ secret: randomBytes(32), now: () => this.clock.now(), random: randomBytes, lifetimeMs: 300_000 });
+    // One digest realm and nonce store for REGISTER (401) and INVITE (407).
+    const auth = new RegisterAuth(t['sip-address'], nonces);
     this.registrar = new Registrar(
       this.directory,
       this.store,
-      new RegisterAuth(t['sip-address'], nonces),
+      auth,
       this.clock,
       this.log.child({ layer: 'registrar' }),
       { defaultExpiresS: t['registrar-default-expires'], minExpiresS: t['registrar-min-expires'] },
+      (address) => this.trusted.has(address),
     );
     this.ua.handle('REGISTER', (tx, req) => this.registrar.handleRegister(tx, req));
     // The re-open goes first: the bookkeeping below (a store write per binding) must not delay it.
@@ -155,7 +163,12 @@ export class SipServer {
 
     const timers = { t1: t['sip-t1'], t2: t['sip-t2'] };
     const router = new Router(this.directory, this.registrar);
-    const callers = new CallerIdentifier(this.directory, this.registrar);
+    const admission = new CallerAdmission({
+      directory: this.directory,
+      identifier: new CallerIdentifier(this.directory, this.registrar),
+      trusted: (address) => this.trusted.has(address),
+      auth,
+    });
     this.calls = new CallManager({
       transactions: this.transactions,
       transport: this.transport,
@@ -167,7 +180,7 @@ export class SipServer {
       timers,
       contactFor: (user, transport) => this.contactFor(user, transport),
       aorFor: (user) => aorUri(user, t['sip-address']),
-      identify: (claimed, source) => callers.identify(claimed, source),
+      admit: (req, source) => admission.admit(req, source),
     });
     const makeCall = new MakeCall({
       calls: this.calls,

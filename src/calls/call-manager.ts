@@ -4,14 +4,14 @@ import type { Directory } from '../directory/directory.js';
 import type { CallRecord } from '../registrar/binding.js';
 import type { CallRecordQuery, CallRecordStore } from '../registrar/store.js';
 import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
-import { parseNameAddr, tagOf } from '../sip/name-addr.js';
+import { tagOf } from '../sip/name-addr.js';
 import { createResponse } from '../sip/response.js';
 import { buildCancel } from '../transaction/build-cancel.js';
 import { REOPEN_FAILED } from '../transaction/flow-recovery.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { ClientTransaction, FinalInfo, ServerTransaction } from '../transaction/types.js';
 import { isReliable, type SipTransport, type Source, type TransportName } from '../transport/types.js';
-import type { CallerIdentity } from './caller-identity.js';
+import type { Admission } from './caller-admission.js';
 import type { Clock } from '../util/clock.js';
 import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
@@ -36,8 +36,8 @@ export interface CallManagerDeps {
   contactFor(user: string, transport: TransportName): string;
   /** A DN's address of record on this server (sip:DN@sip-address), for To of a request to its phone. */
   aorFor(user: string): string;
-  /** Who sent a new INVITE: `claimed` is its From user part, `source` where it came from. */
-  identify(claimed: string | undefined, source: Source): CallerIdentity;
+  /** Whether a new INVITE may place a call, and who its caller is (authenticate or be trusted). */
+  admit(req: SipRequest, source: Source): Admission;
 }
 
 /**
@@ -106,8 +106,15 @@ export class CallManager {
       return;
     }
     const number = userOf(req.uri);
-    // The caller's DN is what the server knows of the source, never only its From (SPEC §9).
-    const caller = this.deps.identify(userOf(parseNameAddr(getHeaderValues(req, 'from')[0] ?? '', 'From').uri), tx.source);
+    // Authenticate or be trusted; the caller's DN is the authenticated one or what the server
+    // knows of the source, never only its From (SPEC §9).
+    const admission = this.deps.admit(req, tx.source);
+    if (!admission.ok) {
+      this.deps.log.info({ source: `${tx.source.address}:${tx.source.port}`, status: admission.status, why: admission.detail }, 'INVITE refused');
+      tx.respond(createResponse(req, admission.status, admission.reason, { toTag: newTag(), headers: admission.headers }));
+      return;
+    }
+    const caller = admission.caller;
     const call: Call = {
       id: randomToken(8),
       origin: 'inbound',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseCidr } from '../util/address-set.js';
 
 /**
  * The one configuration schema (SPEC §3). Types are inferred from it. Option names follow
@@ -40,6 +41,10 @@ export const tserverSchema = z
     'http-address': ipAddress.default('127.0.0.1').describe('control API address'),
     'http-port': port(0).default(8080).describe('control API port, 0 = off'),
     'http-token': z.string().min(1).optional().describe('bearer token for the control API'),
+    'sip-trusted-peers': z
+      .array(z.string().refine((s) => parseCidr(s) !== undefined, { error: 'expected an IPv4 or IPv6 address or CIDR, e.g. 192.0.2.0/24' }))
+      .default(['127.0.0.0/8', '::1'])
+      .describe('sources whose requests need no digest credentials (besides trunk and voip-service contacts)'),
     store: z
       .string()
       .regex(/^(sqlite:.+|memory:)$/, { error: 'expected "sqlite:PATH" or "memory:"' })
@@ -70,6 +75,10 @@ export const dnSchema = z
     prefix: z.string().regex(/^\d+$/, { error: 'expected digits' }).optional(),
     priority: z.number().int().min(0).max(100).default(0),
     'service-type': z.enum(['softswitch', 'msml', 'recorder', 'other']).optional(),
+    'authenticate-requests': z
+      .array(z.enum(['register', 'invite']))
+      .default(['register', 'invite'])
+      .describe('with a password: which requests from this DN are challenged'),
   })
   .strict();
 

@@ -32,6 +32,12 @@ export interface Binding {
   userAgent?: string;
   /** When the binding was first made, ms since the epoch. */
   registeredAt: number;
+  /**
+   * The REGISTER came from an untrusted source whose address is not the Contact's host (a
+   * phone behind NAT, or a Contact naming somebody else): requests go to where it came from,
+   * the Contact being only the Request-URI.
+   */
+  natted?: boolean;
   /** RFC 5626 +sip.instance and reg-id. */
   instanceId?: string;
   regId?: number;

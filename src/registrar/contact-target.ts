@@ -10,7 +10,10 @@ import type { Binding } from './binding.js';
  * bindings are reached at their Contact (RFC 3261 §10).
  */
 export function bindingTarget(b: Binding): Destination | undefined {
-  const contact = contactDestination(b.contact, b.transport);
+  const named = contactDestination(b.contact, b.transport);
+  // NAT (or a Contact naming another host) from an untrusted source: where the REGISTER came
+  // from — over UDP its very port (the NAT's mapping), over a stream the Contact's port there.
+  const contact = named && b.natted ? { ...named, address: b.source.address, ...(b.transport === 'UDP' ? { port: b.source.port } : {}) } : named;
   if (b.flowState === 'live' && b.flowId !== undefined) {
     const at = contact ?? { address: b.source.address, port: b.source.port };
     return { transport: b.transport, address: at.address, port: at.port, flowId: b.flowId };

@@ -64,6 +64,8 @@ export class Registrar {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly opts: RegistrarOptions,
+    /** Whether a source address is trusted (needs no credentials for a DN without a password). */
+    private readonly trusted: (address: string) => boolean = () => true,
   ) {
     this.events = new TypedEvents<RegistrarEvents>((err, name) => log.error({ err, event: name }, 'registrar listener failed'));
   }
@@ -172,13 +174,18 @@ export class Registrar {
   private register(tx: ServerTransaction, req: SipRequest): SipHeader[] {
     const dn = this.addressOfRecord(req);
     const entry = this.directory.get(dn);
+    const trusted = this.trusted(tx.source.address);
+    const password = entry?.options['authenticate-requests'].includes('register') ? entry.options.password : undefined;
+    // Authenticate or be trusted (SPEC §9): a DN that cannot be authenticated — unknown, no
+    // password — may be registered only from a trusted source; from anywhere else it gets the
+    // same challenge and 403 as a wrong password, so nothing tells the two apart.
+    const refused = password !== undefined ? this.auth.check(req, dn, password) : trusted ? undefined : this.auth.decoy(req, dn);
+    if (refused) {
+      if (refused.detail) this.log.info({ dn, source: `${tx.source.address}:${tx.source.port}`, why: refused.detail }, 'REGISTER refused');
+      throw new Refusal(refused.status, refused.reason, refused.headers);
+    }
     if (!entry) throw new Refusal(404, `Unknown DN ${dn}`);
     if (entry.options.contact !== '*') throw new Refusal(403, 'DN Has a Fixed Contact');
-    const password = entry.options.password;
-    if (password !== undefined) {
-      const challenge = this.auth.check(req, dn, password);
-      if (challenge) throw new Refusal(challenge.status, challenge.reason, challenge.headers);
-    }
     const callId = getHeaderValues(req, 'call-id')[0] ?? '';
     const cseq = Number((getHeaderValues(req, 'cseq')[0] ?? '0').split(/\s+/)[0]);
     const contacts = this.requestedContacts(req);
@@ -222,6 +229,7 @@ export class Registrar {
       registeredAt: old?.registeredAt ?? now,
     };
     if (src.flowId !== undefined) b.flowId = src.flowId;
+    if (!this.trusted(src.address) && contactDestination(c.contact, src.transport)?.address !== src.address) b.natted = true;
     const q = c.na.params.get('q');
     if (q) b.q = Number(q);
     const ua = getHeaderValues(req, 'user-agent')[0];

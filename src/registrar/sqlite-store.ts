@@ -87,6 +87,7 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX call_records_started_at ON call_records (started_at);
    CREATE INDEX call_records_from_dn ON call_records (from_dn, started_at);
    CREATE INDEX call_records_to_dn ON call_records (to_dn, started_at);`,
+  `ALTER TABLE bindings ADD COLUMN natted INTEGER;`,
 ];
 
 /** The schema version this build writes. */
@@ -108,6 +109,7 @@ interface BindingRow {
   registered_at: number;
   instance_id: string | null;
   reg_id: number | null;
+  natted: number | null;
 }
 
 interface CallRecordRow {
@@ -298,9 +300,9 @@ function prepare(db: Database.Database): Statements {
     selectBindings: db.prepare('SELECT * FROM bindings ORDER BY aor, registered_at, contact'),
     upsertBinding: db.prepare(
       `INSERT OR REPLACE INTO bindings (aor, contact, expires_at, call_id, cseq, transport, source_address,
-         source_port, flow_id, flow_state, q, user_agent, registered_at, instance_id, reg_id)
+         source_port, flow_id, flow_state, q, user_agent, registered_at, instance_id, reg_id, natted)
        VALUES (@aor, @contact, @expires_at, @call_id, @cseq, @transport, @source_address, @source_port,
-         @flow_id, @flow_state, @q, @user_agent, @registered_at, @instance_id, @reg_id)`,
+         @flow_id, @flow_state, @q, @user_agent, @registered_at, @instance_id, @reg_id, @natted)`,
     ),
     deleteBinding: db.prepare('DELETE FROM bindings WHERE aor = ? AND contact = ?'),
     deleteAor: db.prepare('DELETE FROM bindings WHERE aor = ?'),
@@ -334,6 +336,7 @@ function rowOf(b: Binding): BindingRow {
     registered_at: b.registeredAt,
     instance_id: b.instanceId ?? null,
     reg_id: b.regId ?? null,
+    natted: b.natted ? 1 : null,
   };
 }
 
@@ -353,6 +356,7 @@ function bindingOf(r: BindingRow): Binding {
   if (r.q !== null) b.q = r.q;
   if (r.user_agent !== null) b.userAgent = r.user_agent;
   if (r.instance_id !== null) b.instanceId = r.instance_id;
+  if (r.natted === 1) b.natted = true;
   if (r.reg_id !== null) b.regId = r.reg_id;
   return b;
 }

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHeaderValues, type SipResponse } from '../../src/sip/message.js';
 import { EventStream, getJson } from '../support/api-client.js';
 import { RawPeer } from '../support/raw-peer.js';
+import { digestAnswer } from '../support/digest-answer.js';
 import { startServer, type RunningServer } from '../support/server-process.js';
 import { runSipp } from '../support/sipp.js';
 
@@ -38,16 +38,7 @@ function register(peer: RawPeer, port: number, dn: string, opts: { callId: strin
   ].join('\r\n');
 }
 
-/** The digest answer, computed here with node:crypto, independently of src/sip/digest.ts. */
-function answer(challenge: string, opts: { algorithm: 'MD5' | 'SHA-256'; user: string; password: string; uri: string; nc: string }): string {
-  const param = (name: string): string => new RegExp(`${name}="?([^",]+)"?`).exec(challenge)?.[1] ?? '';
-  const H = (s: string): string => createHash(opts.algorithm === 'MD5' ? 'md5' : 'sha256').update(s).digest('hex');
-  const realm = param('realm');
-  const nonce = param('nonce');
-  const cnonce = 'abcdef0123';
-  const response = H(`${H(`${opts.user}:${realm}:${opts.password}`)}:${nonce}:${opts.nc}:${cnonce}:auth:${H(`REGISTER:${opts.uri}`)}`);
-  return `Digest username="${opts.user}", realm="${realm}", nonce="${nonce}", uri="${opts.uri}", response="${response}", algorithm=${opts.algorithm}, qop=auth, nc=${opts.nc}, cnonce="${cnonce}"`;
-}
+
 
 describe('registrar against the running server', () => {
   let server: RunningServer;
@@ -131,7 +122,7 @@ describe('registrar against the running server', () => {
         expect(offered[0]).toMatch(/algorithm=SHA-256/);
         expect(offered[1]).toMatch(/algorithm=MD5/);
         const challenge = offered.find((c) => c.includes(`algorithm=${algorithm}`)) ?? '';
-        peer.send(register(peer, server.port, '1002', { callId: `auth-${algorithm}`, cseq: 2, auth: answer(challenge, { algorithm, user: '1002', password: 's3cret', uri: uri(server), nc: '00000001' }) }));
+        peer.send(register(peer, server.port, '1002', { callId: `auth-${algorithm}`, cseq: 2, auth: digestAnswer(challenge, { algorithm, user: '1002', password: 's3cret', uri: uri(server), nc: '00000001' }) }));
         expect((await peer.response(1)).status).toBe(200);
         expect((await getJson<DnView>(server.api, '/dns/1002')).body.state).toBe('in-service');
       } finally {
@@ -144,9 +135,9 @@ describe('registrar against the running server', () => {
       try {
         peer.send(register(peer, server.port, '1002', { callId: 'auth-bad', cseq: 1 }));
         const challenge = challenges(await peer.response(0))[1] ?? '';
-        peer.send(register(peer, server.port, '1002', { callId: 'auth-bad', cseq: 2, auth: answer(challenge, { algorithm: 'MD5', user: '1002', password: 'guess', uri: uri(server), nc: '00000001' }) }));
+        peer.send(register(peer, server.port, '1002', { callId: 'auth-bad', cseq: 2, auth: digestAnswer(challenge, { algorithm: 'MD5', user: '1002', password: 'guess', uri: uri(server), nc: '00000001' }) }));
         expect((await peer.response(1)).status).toBe(403);
-        const good = answer(challenge, { algorithm: 'MD5', user: '1002', password: 's3cret', uri: uri(server), nc: '00000001' });
+        const good = digestAnswer(challenge, { algorithm: 'MD5', user: '1002', password: 's3cret', uri: uri(server), nc: '00000001' });
         peer.send(register(peer, server.port, '1002', { callId: 'auth-bad', cseq: 3, auth: good }));
         expect((await peer.response(2)).status).toBe(200);
         // The very same credentials again (same nonce, same nc): a replay.

@@ -57,7 +57,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const config = {
     TServer: {
       'sip-address': address,
-      ...(ns ? { 'http-address': address, 'http-token': 'fault-test-token' } : {}),
+      // In the fault-test namespaces every endpoint (10.x) is the test's own phone: trusted, as
+      // loopback is outside them (access control has its own tests).
+      ...(ns ? { 'http-address': address, 'http-token': 'fault-test-token', 'sip-trusted-peers': ['127.0.0.0/8', '::1', '10.0.0.0/8'] } : {}),
       'sip-port': port,
       'sip-port-tls': tlsPort,
       'http-port': httpPort,

@@ -53,7 +53,7 @@ describe.each(kinds)('%s: the Store contract', (_name, make) => {
 
   it('returns what was put, every optional field included', () => {
     const s = open();
-    const full = binding({ flowId: 'f1', q: 0.5, userAgent: 'Phone/1.0', instanceId: '<urn:uuid:1>', regId: 1, flowState: 'dead' });
+    const full = binding({ flowId: 'f1', q: 0.5, userAgent: 'Phone/1.0', instanceId: '<urn:uuid:1>', regId: 1, flowState: 'dead', natted: true });
     s.put(full);
     expect(s.load(NOW)).toEqual([full]);
   });
