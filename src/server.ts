@@ -130,7 +130,7 @@ export class SipServer {
     });
     const nonces = new NonceManager({ secret: randomBytes(32), now: () => this.clock.now(), random: randomBytes, lifetimeMs: 300_000 });
     // One digest realm and nonce store for REGISTER (401) and INVITE (407).
-    const auth = new RegisterAuth(t['sip-address'], nonces);
+    const auth = new RegisterAuth(t['sip-address'], nonces, t['sip-auth-algorithms']);
     this.registrar = new Registrar(
       this.directory,
       this.store,

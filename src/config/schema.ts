@@ -41,6 +41,11 @@ export const tserverSchema = z
     'http-address': ipAddress.default('127.0.0.1').describe('control API address'),
     'http-port': port(0).default(8080).describe('control API port, 0 = off'),
     'http-token': z.string().min(1).optional().describe('bearer token for the control API'),
+    'sip-auth-algorithms': z
+      .array(z.enum(['SHA-256', 'MD5']))
+      .min(1)
+      .default(['SHA-256', 'MD5'])
+      .describe('digest algorithms offered in 401/407 challenges, preferred first (RFC 8760)'),
     'sip-trusted-peers': z
       .array(z.string().refine((s) => parseCidr(s) !== undefined, { error: 'expected an IPv4 or IPv6 address or CIDR, e.g. 192.0.2.0/24' }))
       .default(['127.0.0.0/8', '::1'])

@@ -1,4 +1,4 @@
-import { buildChallenges, credentialsForRealm, NonceManager, verifyDigest } from '../sip/digest.js';
+import { buildChallenges, credentialsForRealm, DIGEST_ALGORITHMS, NonceManager, verifyDigest, type DigestAlgorithm } from '../sip/digest.js';
 import type { SipHeader, SipRequest } from '../sip/message.js';
 import { SipParseError } from '../util/errors.js';
 
@@ -28,6 +28,8 @@ export class RegisterAuth {
   constructor(
     private readonly realm: string,
     private readonly nonces: NonceManager,
+    /** The algorithms offered, preferred first (RFC 8760 §2.4); default SHA-256 then MD5. */
+    private readonly algorithms: readonly DigestAlgorithm[] = DIGEST_ALGORITHMS,
   ) {}
 
   check(req: SipRequest, dn: string, password: string, kind: AuthKind = 'registrar'): AuthChallenge | undefined {
@@ -73,7 +75,7 @@ export class RegisterAuth {
     return {
       status: kind === 'proxy' ? 407 : 401,
       reason: kind === 'proxy' ? (reason === 'Unauthorized' ? 'Proxy Authentication Required' : reason) : reason,
-      headers: buildChallenges({ realm: this.realm, nonce, stale }).map((value) => ({ name, value })),
+      headers: buildChallenges({ realm: this.realm, nonce, stale, algorithms: this.algorithms }).map((value) => ({ name, value })),
     };
   }
 }

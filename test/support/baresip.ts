@@ -27,8 +27,8 @@ export interface BaresipOptions {
   /** The DN: the account's user (and digest user name). */
   dn: string;
   /**
-   * auth_pass. baresip 1.0 cannot register with it to this server: libre 1.1 gives up on the
-   * SHA-256 challenge the server offers first ("Function not implemented"), so start() fails.
+   * auth_pass. baresip 1.0 gives up on a SHA-256 challenge, which the server offers first by
+   * default ("Function not implemented"): the server needs `sip-auth-algorithms: [MD5]`.
    */
   password?: string;
   /** Where the server listens for this phone's transport (its TLS port for TLS). */
