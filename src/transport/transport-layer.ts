@@ -149,25 +149,26 @@ export class TransportLayer implements SipTransport {
   }
 
   /**
-   * RFC 3261 §18.2.2: the request's connection if still open; else, on a stream, a new
-   * connection to `received` (or the sent-by host) at the sent-by port — not rport, which is
-   * the port the dead connection came from (RFC 3581 §4 uses rport for UDP only); over UDP,
-   * received/rport or sent-by.
+   * RFC 3261 §18.2.2 with RFC 3581: the request's connection if still open; else to the
+   * address the request came from — never a host its Via names (a third party's, or a name to
+   * look up: reflection) — at, over UDP, the port it came from when the Via asks for rport or
+   * cannot be read, else the sent-by port; on a stream, a new connection to that address at the
+   * sent-by port (not rport, the port of the dead connection: RFC 3581 §4 is for UDP).
    */
   async sendResponse(res: SipResponse, source: Source): Promise<SendResult> {
     if (source.transport !== 'UDP' && source.flowId) {
       const conn = this.connections.get(source.flowId);
       if (conn) return this.writeTo(conn, res);
     }
-    const via = topVia(res);
-    const rport = source.transport === 'UDP' ? via.params.get('rport') : undefined;
-    const received = via.params.get('received');
-    const dest: Destination = {
-      transport: source.transport,
-      address: received ?? unbracket(via.host),
-      port: rport ? Number(rport) : (via.port ?? (source.transport === 'TLS' ? 5061 : 5060)),
-    };
-    return this.sendTo(res, dest);
+    let via: ReturnType<typeof topVia> | undefined;
+    try {
+      via = topVia(res);
+    } catch {
+      via = undefined;
+    }
+    const defaultPort = source.transport === 'TLS' ? 5061 : 5060;
+    const port = source.transport === 'UDP' ? (!via || via.params.has('rport') ? source.port : (via.port ?? defaultPort)) : (via?.port ?? defaultPort);
+    return this.sendTo(res, { transport: source.transport, address: source.address, port });
   }
 
   private async sendTo(msg: SipMessage, dest: Destination): Promise<SendResult> {
