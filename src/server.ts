@@ -10,6 +10,7 @@ import { PhoneTransfer } from './calls/phone-transfer.js';
 import { Router } from './calls/routing.js';
 import { callMetrics } from './metrics/call-metrics.js';
 import { flowMetrics } from './metrics/flow-metrics.js';
+import { guardMetrics } from './metrics/guard-metrics.js';
 import { Metrics } from './metrics/metrics.js';
 import { readFileSync } from 'node:fs';
 import type { Config } from './config/schema.js';
@@ -26,6 +27,7 @@ import { FlowRecovery } from './transaction/flow-recovery.js';
 import { TransactionLayer } from './transaction/transaction-layer.js';
 import { KeepAlive } from './transport/keep-alive.js';
 import { SocketWorkers } from './transport/socket-workers.js';
+import { SourceGuard } from './transport/source-guard.js';
 import { TransportLayer } from './transport/transport-layer.js';
 import type { TransportName } from './transport/types.js';
 import { SystemClock, type Clock } from './util/clock.js';
@@ -58,6 +60,8 @@ export class SipServer {
   readonly registrar: Registrar;
   readonly oos: OosChecker;
   readonly store: Store;
+  /** Per-source limits and bans (sip-source-max-*, sip-ban-time, sip-drop-user-agents). */
+  readonly guard: SourceGuard;
   /** Sources that need no credentials: sip-trusted-peers and the trunk / voip-service contacts. */
   readonly trusted: TrustedSources;
   readonly calls: CallManager;
@@ -83,6 +87,20 @@ export class SipServer {
       userTimeoutMs: t['sip-tcp-user-timeout'],
     });
     const transportLog = this.log.child({ layer: 'transport' });
+    // The trusted set needs the directory (trunk contacts); the guard asks it lazily, after construction.
+    this.guard = new SourceGuard(
+      {
+        maxMessagesPerSecond: t['sip-source-max-rate'],
+        maxAuthFailures: t['sip-source-max-auth-failures'],
+        authWindowMs: 60_000,
+        maxConnections: t['sip-source-max-connections'],
+        banMs: t['sip-ban-time'] * 1000,
+        dropUserAgents: t['sip-drop-user-agents'].map((s) => s.toLowerCase()),
+      },
+      this.clock,
+      (address) => this.trusted.has(address),
+      (err, event) => this.log.error({ err, event }, 'source guard listener failed'),
+    );
     const workers =
       t['sip-tcp-workers'] > 0
         ? new SocketWorkers({ count: t['sip-tcp-workers'], keepAlive: this.keepAlive.settings, ...(deps.tls ? { tls: deps.tls } : {}) }, transportLog)
@@ -104,6 +122,7 @@ export class SipServer {
         maxMessageSize: t['sip-max-message-size'],
         maxConnections: t['sip-max-connections'],
         ...(workers ? { workers } : {}),
+        guard: this.guard,
       },
       this.clock,
       this.log.child({ layer: 'transport' }),
@@ -131,6 +150,7 @@ export class SipServer {
     const nonces = new NonceManager({ secret: randomBytes(32), now: () => this.clock.now(), random: randomBytes, lifetimeMs: 300_000 });
     // One digest realm and nonce store for REGISTER (401) and INVITE (407).
     const auth = new RegisterAuth(t['sip-address'], nonces, t['sip-auth-algorithms']);
+    const access = { trusted: (address: string) => this.trusted.has(address), authFailed: (address: string) => this.guard.authFailed(address) };
     this.registrar = new Registrar(
       this.directory,
       this.store,
@@ -138,7 +158,7 @@ export class SipServer {
       this.clock,
       this.log.child({ layer: 'registrar' }),
       { defaultExpiresS: t['registrar-default-expires'], minExpiresS: t['registrar-min-expires'] },
-      (address) => this.trusted.has(address),
+      access,
     );
     this.ua.handle('REGISTER', (tx, req) => this.registrar.handleRegister(tx, req));
     // The re-open goes first: the bookkeeping below (a store write per binding) must not delay it.
@@ -166,7 +186,7 @@ export class SipServer {
     const admission = new CallerAdmission({
       directory: this.directory,
       identifier: new CallerIdentifier(this.directory, this.registrar),
-      trusted: (address) => this.trusted.has(address),
+      access,
       auth,
     });
     this.calls = new CallManager({
@@ -208,6 +228,7 @@ export class SipServer {
     this.metrics.attach({ directory: this.directory, registrar: this.registrar, transport: this.transport, transactions: this.transactions });
     callMetrics(this.metrics, this.calls);
     if (this.recovery) flowMetrics(this.metrics, this.recovery);
+    guardMetrics(this.metrics, this.guard);
     this.api =
       t['http-port'] > 0
         ? new ApiServer({
@@ -221,12 +242,15 @@ export class SipServer {
             calls: this.calls,
             makeCall,
             control,
+            guard: this.guard,
             keepAliveOf: (conn) => conn.socket.keepAliveReadBack ?? this.keepAlive.readOrAsked(conn.socket),
             options: { address: t['http-address'], port: t['http-port'], ...(t['http-token'] ? { token: t['http-token'] } : {}) },
           })
         : undefined;
     this.api?.events.forward(this.calls.events, ['EventDialing', 'EventRinging', 'EventEstablished', 'EventHeld', 'EventRetrieved', 'EventReleased']);
     if (this.recovery) this.api?.events.forward(this.recovery.events, ['ConnectionStale', 'ConnectionReopened', 'ConnectionReopenFailed']);
+    this.api?.events.forward(this.guard.events, ['EventSourceBanned', 'EventSourceUnbanned']);
+    this.guard.events.on('EventSourceBanned', (e) => this.log.warn({ source: e.source, reason: e.reason, until: new Date(e.until).toISOString() }, 'source banned'));
   }
 
   /** Client transactions still waiting for a final response (not those only absorbing retransmissions). */
@@ -248,6 +272,7 @@ export class SipServer {
   /** Loads registrations, opens the SIP listeners, then the control API (so /health means SIP is up). */
   async start(): Promise<void> {
     this.registrar.start();
+    this.guard.start();
     await this.transport.start();
     this.oos.start();
     await this.api?.start();
@@ -270,6 +295,7 @@ export class SipServer {
     this.registrar.stop();
     this.transactions.close();
     await this.transport.stop();
+    this.guard.stop();
     this.store.close();
   }
 

@@ -4,6 +4,7 @@ import type { Binding } from '../registrar/binding.js';
 import type { RegistrarEvents } from '../registrar/registrar-events.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { Connection } from '../transport/connection.js';
+import type { SourceGuard } from '../transport/source-guard.js';
 import type { TransportLayer } from '../transport/transport-layer.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -67,6 +68,8 @@ export interface ApiContext {
   makeCall?: MakeCallView;
   /** HoldCall, RetrieveCall, SingleStepTransfer (POST /calls/{id}/hold|retrieve|transfer). */
   control?: CallControlView;
+  /** Per-source bans (GET /bans, DELETE /bans/{source}); without it the list is empty. */
+  guard?: Pick<SourceGuard, 'bans' | 'lift'>;
   /** Keep-alive settings of a connection; without it every connection shows `{ enabled: false }`. */
   keepAliveOf?: (conn: Connection) => KeepAliveInfo;
   options: ApiOptions;

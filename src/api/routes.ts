@@ -1,7 +1,7 @@
 import type { ApiContext, KeepAliveInfo } from './api-context.js';
 import { HttpError } from './http-error.js';
 import type { Router } from './router.js';
-import { connectionView, dnView } from './views.js';
+import { connectionView, dnView, isoTime } from './views.js';
 
 const KEEP_ALIVE_OFF: KeepAliveInfo = { enabled: false };
 
@@ -28,6 +28,12 @@ export function addRoutes(router: Router, ctx: ApiContext): void {
         .all()
         .map((c) => connectionView(c, keepAliveOf(c), transactions.activeClientTransactionsOnFlow(c.id).length, now));
       return { status: 200, json };
+    })
+    .add('GET', '/bans', () => ({ status: 200, json: (ctx.guard?.bans() ?? []).map((b) => ({ ...b, since: isoTime(b.since), until: isoTime(b.until) })) }))
+    .add('DELETE', '/bans/{source}', ({ params }) => {
+      const source = params.source ?? '';
+      if (!ctx.guard?.lift(source)) throw new HttpError(404, `${source} is not banned`);
+      return { status: 200, json: { source, lifted: true } };
     })
     .add('GET', '/metrics', async () => ({ status: 200, text: await metrics.text(), contentType: metrics.contentType }))
     // Reached only without an Upgrade header: the upgrade itself never gets to the router.

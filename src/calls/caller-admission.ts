@@ -1,5 +1,6 @@
 import type { Directory } from '../directory/directory.js';
 import type { RegisterAuth } from '../registrar/register-auth.js';
+import type { SourceAccess } from '../registrar/registrar.js';
 import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
 import { parseNameAddr } from '../sip/name-addr.js';
 import type { Source } from '../transport/types.js';
@@ -13,8 +14,8 @@ export type Admission =
 export interface CallerAdmissionDeps {
   directory: Directory;
   identifier: CallerIdentifier;
-  /** sip-trusted-peers and the trunk / voip-service contacts. */
-  trusted: (address: string) => boolean;
+  /** Which sources are trusted (sip-trusted-peers, trunk / voip-service contacts), and where failed authentications are counted. */
+  access: SourceAccess;
   auth: RegisterAuth;
 }
 
@@ -36,16 +37,18 @@ export class CallerAdmission {
     const challenged = entry?.options['authenticate-requests'].includes('invite') ? entry.options.password : undefined;
     if (claimed !== undefined && challenged !== undefined) {
       const refused = this.deps.auth.check(req, claimed, challenged, 'proxy');
+      if (refused?.status === 403) this.deps.access.authFailed(source.address);
       if (refused) return { ok: false, ...refused, detail: refused.detail ?? 'credentials asked for' };
       return { ok: true, caller: { dn: claimed, presented: claimed } };
     }
     const caller = this.deps.identifier.identify(claimed, source);
-    if (this.deps.trusted(source.address)) return { ok: true, caller };
+    if (this.deps.access.trusted(source.address)) return { ok: true, caller };
     if (caller.dn !== null && this.deps.directory.get(caller.dn)?.options.password !== undefined) return { ok: true, caller };
     if (claimed === undefined || claimed === 'anonymous') {
       return { ok: false, status: 403, reason: 'Forbidden', headers: [], detail: 'anonymous caller from an untrusted source' };
     }
     const decoy = this.deps.auth.decoy(req, claimed, 'proxy');
+    if (decoy.status === 403) this.deps.access.authFailed(source.address);
     return { ok: false, ...decoy, detail: decoy.detail ?? 'untrusted source: credentials asked for' };
   }
 }

@@ -50,6 +50,14 @@ export const tserverSchema = z
       .array(z.string().refine((s) => parseCidr(s) !== undefined, { error: 'expected an IPv4 or IPv6 address or CIDR, e.g. 192.0.2.0/24' }))
       .default(['127.0.0.0/8', '::1'])
       .describe('sources whose requests need no digest credentials (besides trunk and voip-service contacts)'),
+    'sip-source-max-rate': z.number().int().min(0).max(1_000_000).default(200).describe('messages per second one source may send, 0 = no limit'),
+    'sip-source-max-auth-failures': z.number().int().min(0).max(10_000).default(10).describe('failed authentications per minute one source may have, 0 = no limit'),
+    'sip-source-max-connections': z.number().int().min(0).max(1_000_000).default(1000).describe('TCP/TLS connections one source may hold, 0 = no limit'),
+    'sip-ban-time': z.number().int().min(1).max(86_400).default(300).describe('seconds a source over a limit stays banned'),
+    'sip-drop-user-agents': z
+      .array(z.string().min(1))
+      .default(['friendly-scanner', 'sipvicious', 'sipcli', 'sip-scan', 'vaxsipuseragent', 'pplsip', 'iwar', 'sundayddr', 'sivus', 'smap'])
+      .describe('requests whose User-Agent contains one of these (any case) are dropped and their source banned'),
     store: z
       .string()
       .regex(/^(sqlite:.+|memory:)$/, { error: 'expected "sqlite:PATH" or "memory:"' })

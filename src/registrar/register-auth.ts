@@ -22,9 +22,6 @@ export type AuthKind = 'registrar' | 'proxy';
  * from there) the very same 401-then-403: from outside, a DN cannot be told from a bad password.
  */
 export class RegisterAuth {
-  /** Told of every request whose credentials were wrong (per-source limits count them). */
-  onFailure: ((req: SipRequest) => void) | undefined;
-
   constructor(
     private readonly realm: string,
     private readonly nonces: NonceManager,
@@ -37,15 +34,15 @@ export class RegisterAuth {
     try {
       creds = credentialsForRealm(req, this.realm, kind === 'proxy' ? 'Proxy-Authorization' : 'Authorization');
     } catch (err) {
-      if (err instanceof SipParseError) return this.forbidden(req, `malformed credentials: ${err.message}`);
+      if (err instanceof SipParseError) return this.forbidden(`malformed credentials: ${err.message}`);
       throw err;
     }
     if (!creds) return this.challenge(kind, 'Unauthorized');
-    if (creds.username !== dn) return this.forbidden(req, 'credentials do not match the DN');
+    if (creds.username !== dn) return this.forbidden('credentials do not match the DN');
     const nonce = this.nonces.check(creds.nonce);
     if (nonce === 'invalid') return this.challenge(kind, 'Unknown Nonce');
     const verdict = verifyDigest({ credentials: creds, method: req.method, password, realm: this.realm, requestUri: req.uri });
-    if (verdict !== 'ok') return this.forbidden(req, `authentication failed (${verdict})`);
+    if (verdict !== 'ok') return this.forbidden(`authentication failed (${verdict})`);
     if (nonce === 'stale') return this.challenge(kind, 'Stale Nonce', true);
     // Only a request whose response checked out may use up its nonce count.
     const use = this.nonces.consume(creds.nonce, creds.nc);
@@ -61,11 +58,10 @@ export class RegisterAuth {
    */
   decoy(req: SipRequest, dn: string, kind: AuthKind = 'registrar'): AuthChallenge {
     const outcome = this.check(req, dn, `\u0000unusable\u0000${dn}`, kind);
-    return outcome ?? this.forbidden(req, 'DN cannot be used from this source');
+    return outcome ?? this.forbidden('DN cannot be used from this source');
   }
 
-  private forbidden(req: SipRequest, detail: string): AuthChallenge {
-    this.onFailure?.(req);
+  private forbidden(detail: string): AuthChallenge {
     return { status: 403, reason: 'Forbidden', headers: [], detail };
   }
 

@@ -25,6 +25,12 @@ export interface RegistrarOptions {
   minExpiresS: number;
 }
 
+/** Who needs no credentials, and where a failed authentication is counted. */
+export interface SourceAccess {
+  trusted(address: string): boolean;
+  authFailed(address: string): void;
+}
+
 interface ContactRequest {
   contact: string;
   expiresS: number;
@@ -64,8 +70,8 @@ export class Registrar {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly opts: RegistrarOptions,
-    /** Whether a source address is trusted (needs no credentials for a DN without a password). */
-    private readonly trusted: (address: string) => boolean = () => true,
+    /** Which sources are trusted, and where failed authentications are counted (per-source limits). */
+    private readonly access: SourceAccess = { trusted: () => true, authFailed: () => undefined },
   ) {
     this.events = new TypedEvents<RegistrarEvents>((err, name) => log.error({ err, event: name }, 'registrar listener failed'));
   }
@@ -174,7 +180,7 @@ export class Registrar {
   private register(tx: ServerTransaction, req: SipRequest): SipHeader[] {
     const dn = this.addressOfRecord(req);
     const entry = this.directory.get(dn);
-    const trusted = this.trusted(tx.source.address);
+    const trusted = this.access.trusted(tx.source.address);
     const password = entry?.options['authenticate-requests'].includes('register') ? entry.options.password : undefined;
     // Authenticate or be trusted (SPEC §9): a DN that cannot be authenticated — unknown, no
     // password — may be registered only from a trusted source; from anywhere else it gets the
@@ -182,6 +188,7 @@ export class Registrar {
     const refused = password !== undefined ? this.auth.check(req, dn, password) : trusted ? undefined : this.auth.decoy(req, dn);
     if (refused) {
       if (refused.detail) this.log.info({ dn, source: `${tx.source.address}:${tx.source.port}`, why: refused.detail }, 'REGISTER refused');
+      if (refused.status === 403) this.access.authFailed(tx.source.address);
       throw new Refusal(refused.status, refused.reason, refused.headers);
     }
     if (!entry) throw new Refusal(404, `Unknown DN ${dn}`);
@@ -229,7 +236,7 @@ export class Registrar {
       registeredAt: old?.registeredAt ?? now,
     };
     if (src.flowId !== undefined) b.flowId = src.flowId;
-    if (!this.trusted(src.address) && contactDestination(c.contact, src.transport)?.address !== src.address) b.natted = true;
+    if (!this.access.trusted(src.address) && contactDestination(c.contact, src.transport)?.address !== src.address) b.natted = true;
     const q = c.na.params.get('q');
     if (q) b.q = Number(q);
     const ua = getHeaderValues(req, 'user-agent')[0];

@@ -15,6 +15,7 @@ import { Connection, stripV4Mapped, type ConnectionHandler, type ConnectionOrigi
 import { ConnectionTable } from './connection-table.js';
 import { createConnector, type Connector } from './connector.js';
 import type { SocketWorkers } from './socket-workers.js';
+import type { SourceGuard } from './source-guard.js';
 import type { StreamSocket } from './stream-socket.js';
 import type { TransportEvents } from './transport-events.js';
 import type { Destination, ReceivedMessage, SendResult, SipTransport, Source, TransportName } from './types.js';
@@ -34,6 +35,11 @@ export interface TransportOptions {
    * them (they apply keep-alive and terminate TLS); connections the server opens stay here.
    */
   workers?: SocketWorkers;
+  /**
+   * Per-source limits and bans: what a banned source sends is dropped unread (no event, no
+   * log line per message: a flood must not become a log flood; the ban counts it).
+   */
+  guard?: SourceGuard;
 }
 
 type StreamName = Exclude<TransportName, 'UDP'>;
@@ -241,6 +247,11 @@ export class TransportLayer implements SipTransport {
       socket.destroy();
     };
     if (this.connections.countAccepted() >= this.opts.maxConnections) return refuse('sip-max-connections reached');
+    const guard = this.opts.guard;
+    if (guard && !guard.connectionOpened(stripV4Mapped(socket.remoteAddress ?? ''))) {
+      socket.destroy();
+      return;
+    }
     const workers = this.opts.workers;
     if (!workers) {
       this.adopt(socket, transport, 'accepted');
@@ -276,13 +287,20 @@ export class TransportLayer implements SipTransport {
 
   /** What every connection reports to (one object for all of them). */
   private readonly connectionHandler: ConnectionHandler = {
-    data: (conn, bytes) => this.onBytes(bytes, this.sourceOf(conn)),
+    data: (conn, bytes) => {
+      if (this.opts.guard && !this.opts.guard.message(conn.remoteAddress)) {
+        conn.destroy('source banned');
+        return;
+      }
+      this.onBytes(bytes, this.sourceOf(conn));
+    },
     unframeable: (conn, { reason, headBytes }) => {
       this.events.emit('messageDropped', { source: this.sourceOf(conn), reason });
       if (headBytes) this.answerUnparsable(headBytes, new SipParseError(reason), this.sourceOf(conn));
     },
     closed: (conn, { cause, error }) => {
       this.connections.remove(conn);
+      if (conn.origin === 'accepted') this.opts.guard?.connectionClosed(conn.remoteAddress);
       this.events.emit('connectionClosed', {
         id: conn.id,
         transport: conn.transport,
@@ -303,6 +321,7 @@ export class TransportLayer implements SipTransport {
     // A lone CRLF or CRLFCRLF datagram is a keep-alive (RFC 5626 §4.4.2 uses STUN on UDP; CRLF is tolerated).
     if (buf.every((b) => b === 0x0d || b === 0x0a)) return;
     const source: Source = { transport: 'UDP', address: stripV4Mapped(rinfo.address), port: rinfo.port, localAddress: this.opts.address, localPort: this.opts.port };
+    if (this.opts.guard && !this.opts.guard.message(source.address)) return;
     if (buf.length > this.opts.maxMessageSize) {
       this.events.emit('messageDropped', { source, reason: 'message too large' });
       this.answerUnparsable(buf, new SipParseError('Message Too Large', { status: 413 }), source);
@@ -321,7 +340,11 @@ export class TransportLayer implements SipTransport {
       this.answerUnparsable(bytes, e, source);
       return;
     }
-    if (message.kind === 'request') this.stampReceived(message, source);
+    if (message.kind === 'request') {
+      // Known scanners (sipvicious' friendly-scanner, sipcli, …) get nothing, and are banned.
+      if (this.opts.guard && !this.opts.guard.userAgent(source.address, getHeader(message, 'user-agent'))) return;
+      this.stampReceived(message, source);
+    }
     const received: ReceivedMessage = { message, source };
     this.events.emit('message', received);
   }
