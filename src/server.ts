@@ -32,6 +32,7 @@ import { TransportLayer } from './transport/transport-layer.js';
 import type { TransportName } from './transport/types.js';
 import { SystemClock, type Clock } from './util/clock.js';
 import { ConfigError } from './util/errors.js';
+import { connectionCapacity, openFileLimit } from './util/open-files.js';
 import type { Logger } from './util/logger.js';
 
 export interface TlsFiles {
@@ -101,6 +102,14 @@ export class SipServer {
       (address) => this.trusted.has(address),
       (err, event) => this.log.error({ err, event }, 'source guard listener failed'),
     );
+    const files = openFileLimit();
+    const maxConnections = connectionCapacity(t['sip-max-connections'], t['sip-tcp-workers'], files);
+    if (maxConnections < t['sip-max-connections']) {
+      this.log.warn(
+        { configured: t['sip-max-connections'], openFiles: files, workers: t['sip-tcp-workers'], using: maxConnections },
+        'sip-max-connections is more than the open-file limit lets the server hold: accepting at most this many (raise ulimit -n or sip-tcp-workers)',
+      );
+    }
     const workers =
       t['sip-tcp-workers'] > 0
         ? new SocketWorkers({ count: t['sip-tcp-workers'], keepAlive: this.keepAlive.settings, ...(deps.tls ? { tls: deps.tls } : {}) }, transportLog)
@@ -120,9 +129,11 @@ export class SipServer {
         ...(deps.tls ? { tls: { ...deps.tls, verifyPeer: t['sip-tls-verify-peer'] } } : {}),
         connectTimeoutMs: t['sip-tcp-connect-timeout'],
         maxMessageSize: t['sip-max-message-size'],
-        maxConnections: t['sip-max-connections'],
+        maxConnections,
         ...(workers ? { workers } : {}),
         guard: this.guard,
+        firstMessageTimeoutMs: t['sip-tcp-first-message-timeout'] * 1000,
+        stalledMessageTimeoutMs: t['sip-tcp-stalled-message-timeout'] * 1000,
       },
       this.clock,
       this.log.child({ layer: 'transport' }),

@@ -53,6 +53,8 @@ export const tserverSchema = z
     'sip-source-max-rate': z.number().int().min(0).max(1_000_000).default(200).describe('messages per second one source may send, 0 = no limit'),
     'sip-source-max-auth-failures': z.number().int().min(0).max(10_000).default(10).describe('failed authentications per minute one source may have, 0 = no limit'),
     'sip-source-max-connections': z.number().int().min(0).max(1_000_000).default(1000).describe('TCP/TLS connections one source may hold, 0 = no limit'),
+    'sip-tcp-first-message-timeout': z.number().int().min(0).max(3600).default(30).describe('seconds an accepted TCP/TLS connection may go without a complete message after it opened, 0 = no limit'),
+    'sip-tcp-stalled-message-timeout': z.number().int().min(0).max(3600).default(20).describe('seconds a TCP/TLS connection may hold part of a message, 0 = no limit'),
     'sip-ban-time': z.number().int().min(1).max(86_400).default(300).describe('seconds a source over a limit stays banned'),
     'sip-drop-user-agents': z
       .array(z.string().min(1))

@@ -41,6 +41,11 @@ export class StreamFramer {
 
   constructor(private readonly maxMessageSize: number) {}
 
+  /** Bytes held of a message not yet complete (0 between messages). */
+  get buffered(): number {
+    return this.len;
+  }
+
   push(chunk: Buffer): FramerEvent[] {
     if (this.dead || chunk.length === 0) return [];
     const events: FramerEvent[] = [];

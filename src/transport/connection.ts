@@ -31,6 +31,10 @@ export class Connection {
   state: ConnectionState = 'open';
   readonly createdAt: number;
   lastActivity: number;
+  /** Complete SIP messages received (CRLF pings not counted). */
+  messages = 0;
+  /** Since when part of a message has been held without the rest arriving; undefined between messages. */
+  partialSince: number | undefined;
   private readonly framer: StreamFramer;
   private closeCause: string | undefined;
   private corked = false;
@@ -124,8 +128,10 @@ export class Connection {
     this.lastActivity = this.clock.now();
     for (const ev of this.framer.push(chunk)) {
       if (this.state !== 'open') return;
-      if (ev.type === 'message') this.handler.data(this, ev.data);
-      else if (ev.type === 'ping') {
+      if (ev.type === 'message') {
+        this.messages++;
+        this.handler.data(this, ev.data);
+      } else if (ev.type === 'ping') {
         // RFC 5626 §4.4.1: answer a CRLFCRLF ping with a CRLF pong at once.
         this.socket.write('\r\n');
       } else {
@@ -136,6 +142,7 @@ export class Connection {
         return;
       }
     }
+    this.partialSince = this.framer.buffered > 0 ? (this.partialSince ?? this.lastActivity) : undefined;
   }
 
   private finish(error?: NodeJS.ErrnoException): void {

@@ -7,7 +7,7 @@ import { canonicalHeaderName, getHeader, setHeader, splitHeaderList } from '../s
 import { parseMessage } from '../sip/parser.js';
 import { serializeMessage } from '../sip/serializer.js';
 import { formatVia, parseVia, topVia } from '../sip/via.js';
-import type { Clock } from '../util/clock.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import { SipParseError, TransportError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { TypedEvents } from '../util/typed-events.js';
@@ -40,6 +40,10 @@ export interface TransportOptions {
    * log line per message: a flood must not become a log flood; the ban counts it).
    */
   guard?: SourceGuard;
+  /** An accepted connection that has sent no complete message this long after it opened is closed (slowloris); 0 = never. */
+  firstMessageTimeoutMs?: number;
+  /** A connection holding part of a message this long without the rest is closed; 0 = never. Idle flows between messages stay. */
+  stalledMessageTimeoutMs?: number;
 }
 
 type StreamName = Exclude<TransportName, 'UDP'>;
@@ -58,6 +62,7 @@ export class TransportLayer implements SipTransport {
   private readonly pendingConnects = new Map<string, Promise<Connection>>();
   private nextId = 1;
   private bound: { udp: number; tcp: number; tls: number } | undefined;
+  private sweeper: TimerHandle | undefined;
 
   constructor(
     private readonly opts: TransportOptions,
@@ -104,7 +109,29 @@ export class TransportLayer implements SipTransport {
       await this.listen(workers ? handOver('TLS') : this.tlsServer(tls), tlsPort);
     }
     this.bound = this.boundPorts();
+    this.sweepStalled();
     this.log.info({ address, udp: port, tcp: port, tls: tlsPort || undefined, workers: workers ? 'on' : 'off' }, 'SIP listeners up');
+  }
+
+  /**
+   * Once a second: accepted connections that never sent a message, or hold part of one for too
+   * long, are closed — a slowloris peer holding thousands of them costs a file descriptor and
+   * up to a message's worth of memory each. One sweep, not a timer per connection (100,000 of
+   * them); a registered flow idle between messages is left alone (the keep-alive feature needs it).
+   */
+  private sweepStalled(): void {
+    const first = this.opts.firstMessageTimeoutMs ?? 0;
+    const stalled = this.opts.stalledMessageTimeoutMs ?? 0;
+    if (first <= 0 && stalled <= 0) return;
+    this.sweeper = this.clock.setTimer(1000, () => {
+      const now = this.clock.now();
+      for (const c of this.connections.all()) {
+        if (c.origin !== 'accepted' || c.state !== 'open') continue;
+        if (first > 0 && c.messages === 0 && now - c.createdAt >= first) c.destroy('no SIP message since it opened');
+        else if (stalled > 0 && c.partialSince !== undefined && now - c.partialSince >= stalled) c.destroy('message stalled');
+      }
+      this.sweepStalled();
+    });
   }
 
   /** The TLS listener when this process holds its connections itself. */
@@ -119,6 +146,8 @@ export class TransportLayer implements SipTransport {
 
   async stop(): Promise<void> {
     this.bound = undefined;
+    this.sweeper?.cancel();
+    this.sweeper = undefined;
     for (const c of this.connections.all()) c.destroy('server stopping');
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.servers.length = 0;

@@ -37,6 +37,8 @@ export interface StartOptions {
    * HTTP on `address` with fixed ports (5060, 5061, 8080: the namespace is the test's own).
    */
   netns?: { name: string; address: string };
+  /** A command the server runs under, e.g. ['prlimit', '--nofile=400:400', '--'] (not with netns). */
+  wrap?: string[];
   /** Log level (default debug); below info, readiness is asked of /health. */
   logLevel?: string;
 }
@@ -75,7 +77,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const nodeArgs = (process.env.SIP_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const proc = ns
     ? spawn('ip', ['netns', 'exec', ns.name, process.execPath, ...nodeArgs, CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, [...nodeArgs, CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    : opts.wrap
+      ? spawn(opts.wrap[0] ?? '', [...opts.wrap.slice(1), process.execPath, ...nodeArgs, CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, [...nodeArgs, CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
