@@ -2,7 +2,7 @@
 import { writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
-import { defaultConfig, loadConfigFile } from './config/load.js';
+import { configWarnings, defaultConfig, loadConfigFile } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { ConfigError } from './util/errors.js';
 import { SipServer } from './server.js';
@@ -46,12 +46,14 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function checkConfig(file: string): number {
+  let config: Config;
   try {
-    const config = loadConfigFile(file);
+    config = loadConfigFile(file);
     SipServer.readTlsFiles(config, file);
   } catch (err) {
     return reportConfigError(err);
   }
+  for (const warning of configWarnings(config, file)) process.stderr.write(`${warning}\n`);
   process.stdout.write(`${file}: ok\n`);
   return 0;
 }
@@ -170,6 +172,7 @@ async function serve(config: Config, source: string, log: Logger): Promise<numbe
     await server.stop();
     return 1;
   }
+  for (const warning of configWarnings(config, source)) log.warn(warning);
   log.info({ config: source }, 'sip-server running');
   const signal = await signalled;
   log.info({ signal }, 'stopping');

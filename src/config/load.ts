@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../util/errors.js';
-import { configSchema, dnSchema, logSchema, tserverSchema, type Config } from './schema.js';
+import { configSchema, dnSchema, isLoopback, logSchema, tserverSchema, type Config } from './schema.js';
 
 /** The built-in configuration (SPEC §2): extensions 1000–1019 that register to be reached. */
 export function defaultConfig(): Config {
@@ -95,4 +95,25 @@ function editDistance(a: string, b: string): number {
     prev = cur;
   }
   return prev[b.length] ?? 0;
+}
+
+/**
+ * Things a valid configuration probably does not mean (check-config prints them, the server
+ * logs them): on an address other hosts can reach, a DN that registers (`contact: "*"`)
+ * without a password can register only from a trusted peer — with loopback the only trusted
+ * peer, from nowhere but this machine.
+ */
+export function configWarnings(config: Config, file: string): string[] {
+  const t = config.TServer;
+  if (isLoopback(t['sip-address'])) return [];
+  const trustsOthers = t['sip-trusted-peers'].some((cidr) => !isLoopback(cidr.split('/')[0] ?? ''));
+  if (trustsOthers) return [];
+  const open = Object.entries(config.dns)
+    .filter(([, dn]) => dn.contact === '*' && dn.password === undefined)
+    .map(([n]) => n);
+  if (open.length === 0) return [];
+  const list = open.length > 5 ? `${open.slice(0, 5).join(', ')} and ${open.length - 5} more` : open.join(', ');
+  return [
+    `${file}: warning: dns ${list}: no password, and sip-trusted-peers trusts only loopback: phones on other hosts cannot register these DNs (give them a password, or add the phones' network to sip-trusted-peers)`,
+  ];
 }

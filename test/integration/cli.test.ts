@@ -27,6 +27,18 @@ describe('command line', () => {
     expect(r.stdout).toContain(`${f}: ok`);
   });
 
+  it('check-config warns (exit 0) when DNs without a password cannot register from any other host', async () => {
+    const open = file('TServer:\n  sip-address: 192.0.2.10\ndns:\n  "1001": { type: extension, contact: "*" }\n  "1002": { type: extension, contact: "*", password: pw }\n');
+    const r = await runCli(['check-config', open]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`${open}: warning: dns 1001: no password, and sip-trusted-peers trusts only loopback`);
+    // Trusting the phones' LAN, or staying on loopback, is fine.
+    const lan = file('TServer:\n  sip-address: 192.0.2.10\n  sip-trusted-peers: ["192.0.2.0/24"]\ndns:\n  "1001": { type: extension, contact: "*" }\n');
+    expect((await runCli(['check-config', lan])).stderr).toBe('');
+    const local = file('dns:\n  "1001": { type: extension, contact: "*" }\n');
+    expect((await runCli(['check-config', local])).stderr).toBe('');
+  });
+
   it('check-config lists every problem and exits 2', async () => {
     const f = file('TServer:\n  sip-port: 0\n  sip-tcp-conect-timeout: 100\n');
     const r = await runCli(['check-config', f]);
