@@ -86,6 +86,7 @@ export class InviteServerTransaction extends ServerTransactionBase<InviteServerS
   private complete(res: SipResponse): void {
     this.transition('Completed');
     this.transmit(res);
+    this.release();
     const g = timerG(this.ctx.timers, this.reliable);
     if (g !== null) this.armTimerG(g);
     this.startTimer('H', timerH(this.ctx.timers), () => {

@@ -46,6 +46,7 @@ export class NonInviteServerTransaction extends ServerTransactionBase<NonInviteS
     }
     this.transition('Completed');
     this.transmit(res);
+    this.release();
     this.startWaitTimer('J', timerJ(this.ctx.timers, this.reliable), () => this.terminate('completed'));
   }
 

@@ -62,6 +62,24 @@ describe('non-INVITE server transaction', () => {
     h.clock.advance(32_000);
   });
 
+  it('in Completed over UDP it keeps only what the final response repeats: no body, only Via/From/To/Call-ID/CSeq, same retransmission', () => {
+    h = setup();
+    const before = h.tu.requests.length;
+    const big = request({ method: 'MESSAGE', transport: 'UDP' });
+    big.headers.push({ name: 'Content-Type', value: 'text/plain' }, { name: 'Subject', value: 'x'.repeat(5000) });
+    big.body = Buffer.alloc(60_000, 0x41);
+    h.layer.receive({ message: big, source: source('UDP') });
+    const tx = h.tu.requests.length > before ? h.tu.requests.at(-1)?.tx : undefined;
+    expect(tx?.request.body.length).toBe(60_000);
+    tx?.respond(response(tx.request, 200));
+    expect(tx?.request.body.length).toBe(0);
+    expect(tx?.request.headers.map((x) => x.name.toLowerCase()).sort()).toEqual(['call-id', 'cseq', 'from', 'to', 'via']);
+    h.layer.receive({ message: big, source: source('UDP') });
+    const [first, again] = h.transport.responses(200);
+    expect(again).toEqual(first);
+    h.clock.advance(32_000);
+  });
+
   it('timer J is 0 over TCP: the final response ends the transaction', () => {
     h = setup();
     const tx = incoming('TCP')!;
