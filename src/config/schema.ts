@@ -40,7 +40,11 @@ export const tserverSchema = z
     'registrar-min-expires': z.number().int().min(1).max(3600).default(60).describe('seconds'),
     'http-address': ipAddress.default('127.0.0.1').describe('control API address'),
     'http-port': port(0).default(8080).describe('control API port, 0 = off'),
-    'http-token': z.string().min(1).optional().describe('bearer token for the control API'),
+    'http-token': z
+      .string()
+      .min(16, { error: 'expected at least 16 characters (a token anybody can guess protects nothing)' })
+      .optional()
+      .describe('bearer token for the control API'),
     'sip-auth-algorithms': z
       .array(z.enum(['SHA-256', 'MD5']))
       .min(1)

@@ -1,4 +1,7 @@
 import { SIP_VERSION, type SipHeader, type SipResponse } from './message.js';
+import { sanitizeReason } from './response.js';
+
+export { sanitizeReason };
 
 /**
  * Builds the error response for a request that failed to parse (RFC 3261 §8.2, §21.4.1),
@@ -13,7 +16,9 @@ export function errorResponseForUnparsable(raw: Buffer, status: number, reason: 
   const end = text.search(/\r?\n\r?\n/);
   const lines = (end >= 0 ? text.slice(0, end) : text).replace(/^(\r?\n)+/, '').split(/\r?\n/);
   const start = lines.shift() ?? '';
-  const m = /^([A-Za-z0-9.!%*_+`'~-]+)\s+\S.*\s+SIP\/\d+\.\d+\s*$/.exec(start);
+  // One \s before the version, not \s+ after `.*`: both can take a run of whitespace, and over a
+  // long run (a datagram of spaces) that backtracking is quadratic — seconds for 60 KB.
+  const m = /^([A-Za-z0-9.!%*_+`'~-]+)\s+\S[\s\S]*\sSIP\/\d+\.\d+\s*$/.exec(start);
   if (!m || m[1] === 'ACK') return undefined;
 
   const headers: SipHeader[] = [];
@@ -34,12 +39,4 @@ export function errorResponseForUnparsable(raw: Buffer, status: number, reason: 
   }
   if (!hasVia) return undefined;
   return { kind: 'response', version: SIP_VERSION, status, reason: sanitizeReason(reason), headers, body: Buffer.alloc(0) };
-}
-
-/** A reason phrase must be printable text without CR/LF (RFC 3261 §25.1). */
-export function sanitizeReason(reason: string): string {
-  let clean = '';
-  for (const ch of reason) clean += ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f ? ' ' : ch;
-  clean = clean.replace(/ +/g, ' ').trim();
-  return clean === '' ? 'Bad Request' : clean.slice(0, 120);
 }

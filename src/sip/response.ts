@@ -47,7 +47,8 @@ export function createResponse(
     kind: 'response',
     version: SIP_VERSION,
     status,
-    reason: reason ?? REASON_PHRASES[status] ?? 'Unknown',
+    // A phrase may carry what the request said (a dialled number): printable, and short.
+    reason: reason === undefined ? (REASON_PHRASES[status] ?? 'Unknown') : sanitizeReason(reason, REASON_PHRASES[status] ?? 'Unknown'),
     headers,
     body: opts.body ?? Buffer.alloc(0),
   };
@@ -59,4 +60,17 @@ function tagOfSafe(value: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A reason phrase as it may go on the wire: printable text without CR/LF (RFC 3261 §25.1),
+ * at most 120 characters (it may quote what a request said: a 60 KB Request-URI user is not
+ * echoed back), `fallback` when nothing is left.
+ */
+export function sanitizeReason(reason: string, fallback = 'Bad Request'): string {
+  let clean = '';
+  for (const ch of reason.length > 480 ? reason.slice(0, 480) : reason) clean += ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f ? ' ' : ch;
+  clean = clean.replace(/ +/g, ' ').trim();
+  if (clean === '') return fallback;
+  return clean.length > 120 ? `${clean.slice(0, 117)}...` : clean;
 }

@@ -5,7 +5,7 @@ import { startServer, type RunningServer } from '../support/server-process.js';
 
 /** The control API of the running process, configured from YAML with an http-token. */
 describe('control API of the running server', () => {
-  const token = 'test-token-42';
+  const token = 'test-token-0042-control';
   let server: RunningServer;
 
   beforeAll(async () => {

@@ -87,6 +87,12 @@ describe('config loading', () => {
     expect(p.some((l) => l.includes('TServer.http-token') && l.includes('loopback'))).toBe(true);
   });
 
+  it('refuses a control API token anybody could guess (under 16 characters)', () => {
+    const p = problems('TServer:\n  http-token: "x"\n');
+    expect(p.some((l) => l.includes('TServer.http-token') && l.includes('at least 16 characters'))).toBe(true);
+  });
+
+
   it('suggests only close names', () => {
     expect(suggest('sip-prot', ['sip-port', 'store'])).toBe('sip-port');
     expect(suggest('completely-different', ['sip-port'])).toBeUndefined();
