@@ -15,6 +15,8 @@ export function parseHeaderLines(text: string, pos: number): { headers: SipHeade
   const headers: SipHeader[] = [];
   const n = text.length;
   let last: SipHeader | undefined;
+  /** The first CR at or after pos (n when none): searched again only once passed, so that the scans stay linear. */
+  let cr = -1;
   while (pos < n) {
     let nl = text.indexOf('\n', pos);
     if (nl < 0) nl = n;
@@ -22,8 +24,11 @@ export function parseHeaderLines(text: string, pos: number): { headers: SipHeade
     if (e > pos && text.charCodeAt(e - 1) === 0x0d) e--;
     if (e === pos) return { headers, end: nl + 1 };
     // A CR inside a line would become a line break when the header is written out again.
-    const cr = text.indexOf('\r', pos);
-    if (cr >= 0 && cr < e) throw new SipParseError('Bad header line');
+    if (cr < pos) {
+      cr = text.indexOf('\r', pos);
+      if (cr < 0) cr = n;
+    }
+    if (cr < e) throw new SipParseError('Bad header line');
     const first = text.charCodeAt(pos);
     if (first === 0x20 || first === 0x09) {
       if (last === undefined) throw new SipParseError('Bad header folding');

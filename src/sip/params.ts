@@ -1,3 +1,5 @@
+import { SipParseError } from '../util/errors.js';
+
 /**
  * Generic `;name=value` parameter lists as used by Via, Contact, From/To, URIs.
  * Names are matched case-insensitively and stored lower-case; a parameter without a value
@@ -5,17 +7,20 @@
  */
 export type Params = Map<string, string | null>;
 
-/** Parses "a=1;b;c=\"x;y\"" (no leading ';'). Throws on an empty parameter name. */
+/**
+ * Parses "a=1;b;c=\"x;y\"" (no leading ';'). Throws SipParseError on an empty parameter or
+ * parameter name (callers name the header in their own reason).
+ */
 export function parseParams(text: string): Params {
   const params: Params = new Map();
   for (const part of splitOutsideQuotes(text, ';')) {
     const p = part.trim();
-    if (p === '') throw new Error('empty parameter');
+    if (p === '') throw new SipParseError('Empty parameter');
     const eq = p.indexOf('=');
     if (eq < 0) params.set(p.toLowerCase(), null);
     else {
       const name = p.slice(0, eq).trim();
-      if (name === '') throw new Error('parameter without a name');
+      if (name === '') throw new SipParseError('Parameter without a name');
       params.set(name.toLowerCase(), p.slice(eq + 1).trim());
     }
   }
