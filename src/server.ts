@@ -95,6 +95,7 @@ export class SipServer {
         maxAuthFailures: t['sip-source-max-auth-failures'],
         authWindowMs: 60_000,
         maxConnections: t['sip-source-max-connections'],
+        maxPendingBytes: t['sip-source-max-pending-bytes'],
         banMs: t['sip-ban-time'] * 1000,
         dropUserAgents: t['sip-drop-user-agents'].map((s) => s.toLowerCase()),
       },

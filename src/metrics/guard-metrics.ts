@@ -7,8 +7,8 @@ import type { Metrics } from './metrics.js';
  * dropped (messages, connections) so far. Returns the unsubscribe function.
  */
 export function guardMetrics(m: Metrics, guard: { events: TypedEvents<SourceGuardEvents>; bans(): Ban[] }): () => void {
-  const bans = m.counter('sip_source_bans_total', 'sources banned, by reason (message-rate, auth-failures, connections, scanner)', ['reason']);
-  for (const reason of ['message-rate', 'auth-failures', 'connections', 'scanner']) bans.inc({ reason }, 0);
+  const bans = m.counter('sip_source_bans_total', 'sources banned, by reason (message-rate, auth-failures, connections, pending-bytes, scanner)', ['reason']);
+  for (const reason of ['message-rate', 'auth-failures', 'connections', 'pending-bytes', 'scanner']) bans.inc({ reason }, 0);
   m.gauge('sip_sources_banned', 'sources banned now', [], (g) => g.set(guard.bans().length));
   m.gauge('sip_banned_dropped', 'messages and connections dropped from the sources banned now', [], (g) => g.set(guard.bans().reduce((n, b) => n + b.dropped, 0)));
   const off = guard.events.on('EventSourceBanned', (e) => bans.inc({ reason: e.reason }));

@@ -23,6 +23,8 @@ export interface ConnectionHandler {
   data(conn: Connection, bytes: Buffer): void;
   /** The stream cannot be framed; the connection is being closed. */
   unframeable(conn: Connection, info: { reason: string; headBytes?: Buffer }): void;
+  /** The bytes held of an incomplete message changed by `delta` (per-source memory limits count them). */
+  held?(conn: Connection, delta: number): void;
   /** Exactly once, when the connection is gone. A CRLFCRLF ping is answered here and not reported. */
   closed(conn: Connection, info: { cause: string; error?: NodeJS.ErrnoException }): void;
 }
@@ -36,6 +38,7 @@ export class Connection {
   /** Since when part of a message has been held without the rest arriving; undefined between messages. */
   partialSince: number | undefined;
   private readonly framer: StreamFramer;
+  private heldBytes = 0;
   private closeCause: string | undefined;
   private corked = false;
 
@@ -142,7 +145,18 @@ export class Connection {
         return;
       }
     }
-    this.partialSince = this.framer.buffered > 0 ? (this.partialSince ?? this.lastActivity) : undefined;
+    const held = this.framer.buffered;
+    this.partialSince = held > 0 ? (this.partialSince ?? this.lastActivity) : undefined;
+    if (held !== this.heldBytes) {
+      const delta = held - this.heldBytes;
+      this.heldBytes = held;
+      this.handler.held?.(this, delta);
+    }
+  }
+
+  /** Bytes of an incomplete message held now (0 between messages). */
+  get heldNow(): number {
+    return this.heldBytes;
   }
 
   private finish(error?: NodeJS.ErrnoException): void {

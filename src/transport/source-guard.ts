@@ -10,13 +10,15 @@ export interface SourceLimits {
   authWindowMs: number;
   /** TCP/TLS connections a source may hold open at once. */
   maxConnections: number;
+  /** Bytes a source may hold in incomplete messages over all its connections. */
+  maxPendingBytes: number;
   /** How long a source stays banned. */
   banMs: number;
   /** Requests whose User-Agent contains one of these (lower case) are dropped and their source banned. */
   dropUserAgents: readonly string[];
 }
 
-export type BanReason = 'message-rate' | 'auth-failures' | 'connections' | 'scanner';
+export type BanReason = 'message-rate' | 'auth-failures' | 'connections' | 'pending-bytes' | 'scanner';
 
 export interface Ban {
   source: string;
@@ -38,6 +40,7 @@ interface Counters {
   messages: number;
   authFailures: number[];
   connections: number;
+  pendingBytes: number;
 }
 
 /** A flood of spoofed sources must not grow the table without bound: past this many, the oldest window is forgotten. */
@@ -131,6 +134,23 @@ export class SourceGuard {
     return true;
   }
 
+  /**
+   * A connection of `address` holds `delta` more (or fewer) bytes of incomplete messages:
+   * false when the source is now over its limit (the connection must go; the source is banned).
+   */
+  pending(address: string, delta: number): boolean {
+    if (this.exempt(address)) return true;
+    const c = delta > 0 ? this.countersOf(address) : this.counters.get(address);
+    if (!c) return true;
+    c.pendingBytes = Math.max(0, c.pendingBytes + delta);
+    const max = this.limits.maxPendingBytes;
+    if (max > 0 && delta > 0 && c.pendingBytes > max) {
+      this.ban(address, 'pending-bytes');
+      return false;
+    }
+    return true;
+  }
+
   /** An accepted connection from `address` closed (one counted by connectionOpened). */
   connectionClosed(address: string): void {
     const c = this.counters.get(address);
@@ -180,7 +200,7 @@ export class SourceGuard {
     let c = this.counters.get(address);
     if (!c) {
       if (this.counters.size >= MAX_TRACKED) this.sweep(true);
-      c = { windowStart: this.clock.now(), messages: 0, authFailures: [], connections: 0 };
+      c = { windowStart: this.clock.now(), messages: 0, authFailures: [], connections: 0, pendingBytes: 0 };
       this.counters.set(address, c);
     }
     return c;
@@ -191,7 +211,7 @@ export class SourceGuard {
     const now = this.clock.now();
     for (const [address, c] of this.counters) {
       const recent = now - c.windowStart < 1000 || c.authFailures.some((t) => now - t < this.limits.authWindowMs);
-      if (c.connections === 0 && (all || !recent)) this.counters.delete(address);
+      if (c.connections === 0 && c.pendingBytes === 0 && (all || !recent)) this.counters.delete(address);
     }
     for (const [address, ban] of this.banned) {
       if (ban.until > now) continue;

@@ -327,9 +327,15 @@ export class TransportLayer implements SipTransport {
       this.events.emit('messageDropped', { source: this.sourceOf(conn), reason });
       if (headBytes) this.answerUnparsable(headBytes, new SipParseError(reason), this.sourceOf(conn));
     },
+    held: (conn, delta) => {
+      if (conn.origin === 'accepted' && this.opts.guard && !this.opts.guard.pending(conn.remoteAddress, delta)) conn.destroy('source holds too many bytes of incomplete messages');
+    },
     closed: (conn, { cause, error }) => {
       this.connections.remove(conn);
-      if (conn.origin === 'accepted') this.opts.guard?.connectionClosed(conn.remoteAddress);
+      if (conn.origin === 'accepted') {
+        this.opts.guard?.connectionClosed(conn.remoteAddress);
+        if (conn.heldNow > 0) this.opts.guard?.pending(conn.remoteAddress, -conn.heldNow);
+      }
       this.events.emit('connectionClosed', {
         id: conn.id,
         transport: conn.transport,

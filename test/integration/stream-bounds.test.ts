@@ -30,7 +30,7 @@ describe('slowloris and connection limits on TCP', () => {
 
   beforeAll(async () => {
     server = await startServer({
-      tserver: { 'sip-trusted-peers': ['127.0.0.1/32'], 'sip-tcp-first-message-timeout': 2, 'sip-tcp-stalled-message-timeout': 2, 'sip-source-max-connections': 20 },
+      tserver: { 'sip-trusted-peers': ['127.0.0.1/32'], 'sip-tcp-first-message-timeout': 2, 'sip-tcp-stalled-message-timeout': 2, 'sip-source-max-connections': 20, 'sip-source-max-pending-bytes': 200_000 },
       dns: { '5701': { type: 'extension', contact: '*' } },
     });
   });
@@ -69,6 +69,27 @@ describe('slowloris and connection limits on TCP', () => {
     } finally {
       await phone.register(server.port, { expires: 0 });
       await phone.close();
+    }
+  });
+
+  it('one untrusted source holds at most sip-source-max-pending-bytes in incomplete messages: over it, its connection closes and the source is banned', async () => {
+    const sockets: Socket[] = [];
+    try {
+      const head = `OPTIONS sip:127.0.0.1:${server.port} SIP/2.0\r\nX-Pad: ${'a'.repeat(60_000)}`;
+      for (let i = 0; i < 6; i++) {
+        const s = await open(server.port, '127.0.0.34');
+        s.on('error', () => undefined);
+        s.write(head);
+        sockets.push(s);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await Promise.race([Promise.any(sockets.map(closedSoon)), new Promise((r) => setTimeout(r, 3000))]);
+      expect(sockets.some((s) => s.destroyed)).toBe(true);
+      const bans = (await getJson<{ source: string; reason: string }[]>(server.api, '/bans')).body;
+      expect(bans).toContainEqual(expect.objectContaining({ source: '127.0.0.34', reason: 'pending-bytes' }));
+    } finally {
+      for (const s of sockets) s.destroy();
+      await fetch(`${server.api}/bans/127.0.0.34`, { method: 'DELETE' });
     }
   });
 

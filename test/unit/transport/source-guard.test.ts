@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SourceGuard, type SourceGuardEvents, type SourceLimits } from '../../../src/transport/source-guard.js';
 import { ManualClock } from '../../support/manual-clock.js';
 
-const LIMITS: SourceLimits = { maxMessagesPerSecond: 5, maxAuthFailures: 3, authWindowMs: 60_000, maxConnections: 2, banMs: 10_000, dropUserAgents: ['friendly-scanner', 'sipcli'] };
+const LIMITS: SourceLimits = { maxMessagesPerSecond: 5, maxAuthFailures: 3, authWindowMs: 60_000, maxConnections: 2, maxPendingBytes: 1000, banMs: 10_000, dropUserAgents: ['friendly-scanner', 'sipcli'] };
 
 function setup(limits: Partial<SourceLimits> = {}): { clock: ManualClock; guard: SourceGuard; events: { name: keyof SourceGuardEvents; e: unknown }[] } {
   const clock = new ManualClock(1_000_000);
@@ -57,6 +57,16 @@ describe('SourceGuard: per-source limits and bans', () => {
     expect(guard.connectionOpened('192.0.2.5')).toBe(true);
     expect(guard.connectionOpened('192.0.2.5')).toBe(false);
     expect(guard.bans()).toMatchObject([{ source: '192.0.2.5', reason: 'connections' }]);
+  });
+
+  it('bans a source holding more than maxPendingBytes of incomplete messages over its connections; released bytes count down', () => {
+    const { guard } = setup();
+    expect(guard.pending('192.0.2.4', 600)).toBe(true);
+    expect(guard.pending('192.0.2.4', -600)).toBe(true);
+    expect(guard.pending('192.0.2.4', 900)).toBe(true);
+    expect(guard.pending('192.0.2.4', 200)).toBe(false);
+    expect(guard.bans()).toMatchObject([{ source: '192.0.2.4', reason: 'pending-bytes' }]);
+    expect(guard.pending('10.0.0.1', 1_000_000)).toBe(true);
   });
 
   it('drops a known scanner User-Agent (any case) and bans its source', () => {
