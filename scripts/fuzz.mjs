@@ -21,7 +21,7 @@ import { StreamFramer } from '../dist/sip/framer.js';
 import { splitHeaderList } from '../dist/sip/message.js';
 import { parseNameAddr } from '../dist/sip/name-addr.js';
 import { parseParams } from '../dist/sip/params.js';
-import { parseMessage } from '../dist/sip/parser.js';
+import { parseMessage, parseMessageHead } from '../dist/sip/parser.js';
 import { serializeMessage } from '../dist/sip/serializer.js';
 import { parseUri } from '../dist/sip/uri.js';
 import { parseVia } from '../dist/sip/via.js';
@@ -56,7 +56,7 @@ for (const file of readdirSync(FUZZ_DIR).filter((f) => f.endsWith('.ts'))) {
 const { Fuzzer } = await import(pathToFileURL(join(compiled, 'harness.js')).href);
 rmSync(compiled, { recursive: true, force: true });
 
-const targets = { SipParseError, parseMessage, StreamFramer, errorResponseForUnparsable, serializeMessage, splitHeaderList, parseVia, parseNameAddr, parseUri, parseCSeq, parseParams, parseDigestCredentials };
+const targets = { SipParseError, parseMessage, parseMessageHead, StreamFramer, errorResponseForUnparsable, serializeMessage, splitHeaderList, parseVia, parseNameAddr, parseUri, parseCSeq, parseParams, parseDigestCredentials };
 const fuzzer = new Fuzzer(targets, { fixtures: new URL('../test/fixtures/', import.meta.url) });
 const from = args.index === undefined ? 0 : Number(args.index);
 const count = args.index === undefined ? inputs : 1;
@@ -82,7 +82,7 @@ for (const [name, p] of Object.entries(s.perTarget)) {
   console.log(`${name.padEnd(30)} ${String(p.calls).padStart(9)} ${String(p.ok).padStart(10)} ${String(p.typed).padStart(14)}  ${p.maxMs.toFixed(2).padStart(6)}`);
 }
 console.log(`\ninputs: ${s.inputs}   calls: ${s.calls}   time: ${seconds.toFixed(1)} s   inputs/s: ${Math.round(s.inputs / seconds)}`);
-console.log(`failures: ${s.failures} (untyped exceptions ${s.untyped}, over ${fuzzer.limitMs} ms ${s.slow})`);
+console.log(`failures: ${s.failures} (untyped exceptions ${s.untyped}, over ${fuzzer.limitMs} ms ${s.slow}, output that does not parse ${s.badOutput})`);
 if (s.slowest) {
   const w = s.slowest;
   console.log(`slowest input: ${w.ms.toFixed(2)} ms in ${w.target} (seed ${w.seed}, index ${w.index}, ${w.length} bytes${w.chunks ? ` in ${w.chunks} chunks` : ''}; fastest of ${w.ms === w.firstRunMs ? 1 : 4} runs)`);
@@ -99,6 +99,7 @@ if (fuzzer.failures.length > 0) {
     writeFileSync(file, JSON.stringify(f, null, 2));
     const hex = f.input.hex;
     console.log(`\n${f.kind} in ${f.target}: ${f.error ?? `${f.ms} ms (first run ${f.firstRunMs} ms)`}`);
+    if (f.output) console.log(`  output: ${JSON.stringify(f.output.slice(0, 300))}`);
     console.log(`  replay: node scripts/fuzz.mjs --seed ${f.seed} --index ${f.index}`);
     console.log(`  input (${hex.length / 2} bytes): ${hex.length > 512 ? `${hex.slice(0, 512)}…` : hex}`);
     console.log(`  full input: ${file}`);

@@ -8,8 +8,10 @@ export { sanitizeReason };
  * from a lenient line-by-line read of its header section (parseMessageHead would refuse the
  * very faults being reported). Possible only when the bytes start with something shaped like
  * a request line other than ACK and carry a Via header; Via, From, To, Call-ID and CSeq are
- * copied as written. Returns undefined when the message cannot be answered (a response, an
- * ACK, no Via, garbage). The caller sends it back where the bytes came from.
+ * copied as written, except that a bare CR becomes a space (a line break to some peers: the
+ * sender could write headers of its own into the answer). Returns undefined when the message
+ * cannot be answered (a response, an ACK, no Via, garbage). The caller sends it back where the
+ * bytes came from.
  */
 export function errorResponseForUnparsable(raw: Buffer, status: number, reason: string): SipResponse | undefined {
   const text = raw.toString('latin1');
@@ -35,7 +37,7 @@ export function errorResponseForUnparsable(raw: Buffer, status: number, reason: 
     const name = wanted.get(line.slice(0, colon).trim().toLowerCase());
     if (!name) continue;
     if (name === 'Via') hasVia = true;
-    headers.push({ name, value: line.slice(colon + 1).trim() });
+    headers.push({ name, value: line.slice(colon + 1).trim().replaceAll('\r', ' ') });
   }
   if (!hasVia) return undefined;
   return { kind: 'response', version: SIP_VERSION, status, reason: sanitizeReason(reason), headers, body: Buffer.alloc(0) };

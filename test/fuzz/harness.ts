@@ -7,6 +7,8 @@
 // exception (TypeError, RangeError, a plain Error, ...) is a failure; so is a call that takes
 // more than `limitMs` (measured with performance.now; a call over `retimeMs` is run three times
 // more and the fastest run counts, so that a preempted or garbage-collecting process does not).
+// And what the server would write back (a 400 built from the bytes, a parsed message serialised
+// again) must frame as a message.
 import type { errorResponseForUnparsable } from '../../src/sip/bad-request.js';
 import type { parseCSeq } from '../../src/sip/cseq.js';
 import type { parseDigestCredentials } from '../../src/sip/digest.js';
@@ -14,7 +16,7 @@ import type { FramerEvent, StreamFramer } from '../../src/sip/framer.js';
 import type { SipMessage, splitHeaderList } from '../../src/sip/message.js';
 import type { parseNameAddr } from '../../src/sip/name-addr.js';
 import type { parseParams } from '../../src/sip/params.js';
-import type { parseMessage } from '../../src/sip/parser.js';
+import type { parseMessage, parseMessageHead } from '../../src/sip/parser.js';
 import type { serializeMessage } from '../../src/sip/serializer.js';
 import type { parseUri } from '../../src/sip/uri.js';
 import type { parseVia } from '../../src/sip/via.js';
@@ -27,6 +29,7 @@ import { inputSeed, Rng } from './prng.js';
 export interface FuzzTargets {
   SipParseError: typeof SipParseError;
   parseMessage: typeof parseMessage;
+  parseMessageHead: typeof parseMessageHead;
   StreamFramer: typeof StreamFramer;
   errorResponseForUnparsable: typeof errorResponseForUnparsable;
   serializeMessage: typeof serializeMessage;
@@ -44,7 +47,8 @@ export type FuzzInput =
   | { kind: 'message'; seed: number; index: number; bytes: Buffer; stream: Buffer; chunks: number[] };
 
 export interface FuzzFailure {
-  kind: 'untyped' | 'slow';
+  /** untyped: an exception other than SipParseError; slow: over limitMs; bad-output: a message the server would write does not parse. */
+  kind: 'untyped' | 'slow' | 'bad-output';
   target: string;
   seed: number;
   index: number;
@@ -54,6 +58,8 @@ export interface FuzzFailure {
   /** Slow: the fastest of four runs, and the first run. */
   ms?: number;
   firstRunMs?: number;
+  /** Bad output: what would have been written (latin1, cut at 2000 characters). */
+  output?: string;
   /** The input: hex of the bytes (of a header value: its UTF-8), a header value also as JSON. */
   input: { hex: string; length: number; text?: string; valueKind?: string; streamHex?: string; chunks?: number[] };
 }
@@ -74,6 +80,7 @@ export interface FuzzStats {
   failures: number;
   untyped: number;
   slow: number;
+  badOutput: number;
   perTarget: Record<string, TargetStats>;
   /** The slowest call, re-timed (fastest of four runs when over retimeMs). */
   slowest?: { target: string; ms: number; firstRunMs: number; seed: number; index: number; length: number; chunks?: number };
@@ -134,7 +141,7 @@ export class Fuzzer {
   }
 
   reset(): void {
-    this.stats = { inputs: 0, calls: 0, failures: 0, untyped: 0, slow: 0, perTarget: {}, maxRawMs: 0 };
+    this.stats = { inputs: 0, calls: 0, failures: 0, untyped: 0, slow: 0, badOutput: 0, perTarget: {}, maxRawMs: 0 };
     this.failures = [];
     this.signatures = new Map();
   }
@@ -225,7 +232,21 @@ export class Fuzzer {
     const res = this.call('errorResponseForUnparsable', input, () => this.t.errorResponseForUnparsable(bytes, err.status, err.reason));
     if (res.ok && res.value) {
       const response = res.value;
-      this.call('serializeMessage', input, () => this.t.serializeMessage(response));
+      const out = this.call('serializeMessage', input, () => this.t.serializeMessage(response));
+      if (out.ok) this.checkOutput('errorResponseForUnparsable', input, out.value);
+    }
+  }
+
+  /**
+   * What the server writes must be readable as a message: its values may be copied faults (a
+   * bad Via in, the same bad Via out), but its start line and header lines must frame — a
+   * bare CR in a value is a line break to some peers.
+   */
+  private checkOutput(target: string, input: FuzzInput, bytes: Buffer): void {
+    try {
+      this.t.parseMessageHead(bytes);
+    } catch (err) {
+      this.fail('bad-output', target, input, { error: err instanceof this.t.SipParseError ? err.reason : errorText(err).error, output: bytes.toString('latin1').slice(0, 2000) });
     }
   }
 
@@ -250,7 +271,8 @@ export class Fuzzer {
         this.call('parseDigestCredentials', input, () => this.t.parseDigestCredentials(h.value, h.name));
       }
     }
-    this.call('serializeMessage', input, () => this.t.serializeMessage(message));
+    const out = this.call('serializeMessage', input, () => this.t.serializeMessage(message));
+    if (out.ok) this.checkOutput('serializeMessage', input, out.value);
   }
 
   private headerTargets(input: FuzzInput, v: string): void {
@@ -306,7 +328,8 @@ export class Fuzzer {
     const s = this.stats;
     s.failures++;
     if (kind === 'untyped') s.untyped++;
-    else s.slow++;
+    else if (kind === 'slow') s.slow++;
+    else s.badOutput++;
     const signature = `${kind} ${target}${details.error === undefined ? '' : ` ${details.error}`}`;
     const seen = this.signatures.get(signature) ?? 0;
     this.signatures.set(signature, seen + 1);

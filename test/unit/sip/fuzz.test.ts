@@ -6,7 +6,7 @@ import { StreamFramer } from '../../../src/sip/framer.js';
 import { splitHeaderList } from '../../../src/sip/message.js';
 import { parseNameAddr } from '../../../src/sip/name-addr.js';
 import { parseParams } from '../../../src/sip/params.js';
-import { parseMessage } from '../../../src/sip/parser.js';
+import { parseMessage, parseMessageHead } from '../../../src/sip/parser.js';
 import { serializeMessage } from '../../../src/sip/serializer.js';
 import { parseUri } from '../../../src/sip/uri.js';
 import { parseVia } from '../../../src/sip/via.js';
@@ -16,23 +16,25 @@ import { Fuzzer } from '../../fuzz/harness.js';
 /*
  * A few seconds of the fuzzer (test/fuzz, issue 12): mutated SIP messages and header values
  * through the parser, the stream framer, the 400 builder and the header parsers. Each call must
- * return or throw SipParseError, and take under 50 ms. `npm run fuzz` runs 10⁶ inputs; a failure
+ * return or throw SipParseError, and take under 50 ms; what the server would write back (the
+ * 400, a parsed message serialised again) must frame as a message. `npm run fuzz` runs 10⁶ inputs; a failure
  * names its seed and index: `npm run fuzz -- --seed S --index I` replays it.
  */
 
-const targets = { SipParseError, parseMessage, StreamFramer, errorResponseForUnparsable, serializeMessage, splitHeaderList, parseVia, parseNameAddr, parseUri, parseCSeq, parseParams, parseDigestCredentials };
+const targets = { SipParseError, parseMessage, parseMessageHead, StreamFramer, errorResponseForUnparsable, serializeMessage, splitHeaderList, parseVia, parseNameAddr, parseUri, parseCSeq, parseParams, parseDigestCredentials };
 const SEEDS = [1, 2, 3];
 const PER_SEED = 8000;
 
 describe('fuzz: parser, framer and header parsers', () => {
   const fuzzer = new Fuzzer(targets);
 
-  it.each(SEEDS)(`seed %i: ${PER_SEED} inputs, no exception other than SipParseError, no call over 50 ms`, (seed) => {
+  it.each(SEEDS)(`seed %i: ${PER_SEED} inputs, no exception other than SipParseError, no call over 50 ms, every answer parses`, (seed) => {
     fuzzer.reset();
     const stats = fuzzer.run(seed, PER_SEED);
-    const shown = fuzzer.failures.map((f) => `${f.kind} in ${f.target} (seed ${f.seed}, index ${f.index}): ${f.error ?? `${f.ms} ms`}\n  input ${f.input.hex.slice(0, 400)}`);
+    const shown = fuzzer.failures.map((f) => `${f.kind} in ${f.target} (seed ${f.seed}, index ${f.index}): ${f.error ?? `${f.ms} ms`}\n  input ${f.input.hex.slice(0, 400)}${f.output ? `\n  output ${JSON.stringify(f.output.slice(0, 400))}` : ''}`);
     expect(fuzzer.summary().concat(shown), 'failures').toEqual([]);
     expect(stats.untyped).toBe(0);
+    expect(stats.badOutput).toBe(0);
     expect(stats.slowest?.ms ?? 0).toBeLessThan(50);
     // The mutations reach both sides of the contract in every target that gets messages.
     for (const name of ['parseMessage(datagram)', 'parseMessage(stream)', 'parseMessage(framed)', 'parseVia', 'parseNameAddr', 'parseUri', 'parseCSeq', 'parseDigestCredentials']) {
@@ -87,6 +89,17 @@ describe('fuzz findings', () => {
     expect(answer('INVITE   SIP/2.0')).toBeUndefined();
     expect(answer('INVITE sip:a@h')).toBeUndefined();
     expect(answer('ACK sip:a@h SIP/2.0')).toBeUndefined();
+  });
+
+  it('errorResponseForUnparsable: a bare CR in a copied header becomes a space (the 400 carried it: a line break to some peers, headers of the sender\'s own in the answer)', () => {
+    const raw = Buffer.from(['INVITE sip:a@h SIP/2.0', 'Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1', 'To: <sip:b@h>', 'From: <sip:a@h>;tag=1', 'Call-ID: c\rContent-Length: 20\rX-Injected: 1', 'CSeq: 1 INVITE\r', '', ''].join('\r\n'));
+    const res = errorResponseForUnparsable(raw, 400, 'Bad header line');
+    if (!res) throw new Error('expected a 400');
+    expect(res.headers.find((h) => h.name === 'Call-ID')?.value).toBe('c Content-Length: 20 X-Injected: 1');
+    const written = serializeMessage(res);
+    const { message } = parseMessageHead(written);
+    expect(message.headers.map((h) => h.name)).toEqual(['Via', 'To', 'From', 'Call-ID', 'CSeq', 'Content-Length']);
+    expect(message.headers.find((h) => h.name === 'Content-Length')?.value).toBe('0');
   });
 
   it('parseMessage: a header section of LF-ended lines takes linear time (1 MiB took 1.6 s: every line searched the rest for a CR)', () => {
