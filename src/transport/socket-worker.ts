@@ -11,9 +11,20 @@ import type { FromWorker, ToWorker, WorkerSetup } from './worker-protocol.js';
  * It exits when the server goes away (the channel closes).
  */
 
+/**
+ * With a callback, a send on a channel that is closing (the server stopping) reports its
+ * EPIPE there instead of as an 'error' event that would kill the worker mid-shutdown; the
+ * worker then goes with the channel ('disconnect' below).
+ */
 const send = (m: FromWorker): void => {
-  if (process.connected) process.send?.(m);
+  if (process.connected) process.send?.(m, undefined, {}, ignoreClosedChannel);
 };
+
+function ignoreClosedChannel(err: Error | null): void {
+  if (err && (err as NodeJS.ErrnoException).code !== 'EPIPE' && (err as NodeJS.ErrnoException).code !== 'ERR_IPC_CHANNEL_CLOSED') {
+    process.stderr.write(`socket worker: sending to the server failed: ${err.message}\n`);
+  }
+}
 
 let setup: WorkerSetup | undefined;
 let keepAlive: KeepAlive | undefined;
