@@ -191,6 +191,7 @@ export class SipServer {
       log: this.log.child({ layer: 'oos' }),
       localAddress: t['sip-address'],
       targetOf: (dn) => this.registrar.targetOf(dn),
+      recoveryMs: t['sip-oos-recovery-interval'] * 1000,
     });
 
     const timers = { t1: t['sip-t1'], t2: t['sip-t2'] };

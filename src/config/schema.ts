@@ -60,6 +60,13 @@ export const tserverSchema = z
     'sip-tcp-first-message-timeout': z.number().int().min(0).max(3600).default(30).describe('seconds an accepted TCP/TLS connection may go without a complete message after it opened, 0 = no limit'),
     'sip-tcp-stalled-message-timeout': z.number().int().min(0).max(3600).default(20).describe('seconds a TCP/TLS connection may hold part of a message, 0 = no limit'),
     'sip-source-max-pending-bytes': z.number().int().min(0).max(1_073_741_824).default(2_097_152).describe('bytes one source may hold in incomplete messages over all its connections, 0 = no limit'),
+    'sip-oos-recovery-interval': z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(10)
+      .describe('seconds between OPTIONS to a DN (without oos-check) that went out of service while still registered, until it answers; 0 = back only when it registers again'),
     'sip-ban-time': z.number().int().min(1).max(86_400).default(300).describe('seconds a source over a limit stays banned'),
     'sip-drop-user-agents': z
       .array(z.string().min(1))

@@ -22,6 +22,12 @@ export interface OosCheckDeps {
   localAddress: string;
   /** The DN's current target, or undefined when it has none (an unregistered `*` DN). */
   targetOf(dn: string): CheckTarget | undefined;
+  /**
+   * A DN without `oos-check` that went out of service while it still has a target (a request
+   * to it timed out) is sent OPTIONS this often until it answers; 0 = it waits for its next
+   * registration (sip-oos-recovery-interval).
+   */
+  recoveryMs?: number;
 }
 
 interface DnCheck {
@@ -40,11 +46,21 @@ interface DnCheck {
  */
 export class OosChecker {
   private readonly checks = new Map<string, DnCheck>();
+  /** Out-of-service DNs without oos-check being probed until they answer. */
+  private readonly recovering = new Map<string, DnCheck>();
+  private readonly offs: (() => void)[] = [];
   private cseq = 1;
 
   constructor(private readonly deps: OosCheckDeps) {}
 
   start(): void {
+    const recoveryMs = this.deps.recoveryMs ?? 0;
+    if (recoveryMs > 0) {
+      this.offs.push(
+        this.deps.directory.events.on('EventDNOutOfService', (e) => this.recover(e.dn, recoveryMs)),
+        this.deps.directory.events.on('EventDNBackInService', (e) => this.endRecovery(e.dn)),
+      );
+    }
     for (const dn of this.deps.directory.all()) {
       if (dn.options['oos-check'] > 0) {
         const check: DnCheck = { timer: undefined, forceTimer: undefined, pending: undefined };
@@ -55,11 +71,45 @@ export class OosChecker {
   }
 
   stop(): void {
-    for (const c of this.checks.values()) {
+    for (const off of this.offs.splice(0)) off();
+    for (const c of [...this.checks.values(), ...this.recovering.values()]) {
       c.timer?.cancel();
       c.forceTimer?.cancel();
     }
     this.checks.clear();
+    this.recovering.clear();
+  }
+
+  /**
+   * One timeout (a phone that missed one INVITE in a burst of traffic) must not keep a DN out
+   * of service until its next registration, minutes later: while it still has a registration
+   * (or a fixed contact) it is asked with OPTIONS every `everyMs` until it answers.
+   */
+  private recover(dn: string, everyMs: number): void {
+    const entry = this.deps.directory.get(dn);
+    if (!entry || entry.options['oos-check'] > 0 || this.recovering.has(dn) || !this.deps.targetOf(dn)) return;
+    const check: DnCheck = { timer: undefined, forceTimer: undefined, pending: undefined };
+    this.recovering.set(dn, check);
+    const tick = (): void => {
+      check.timer = this.deps.clock.setTimer(everyMs, () => {
+        if (this.recovering.get(dn) !== check) return;
+        if (!this.deps.targetOf(dn) || this.deps.directory.get(dn)?.state === 'in-service') {
+          this.endRecovery(dn);
+          return;
+        }
+        this.probe(dn, check);
+        tick();
+      });
+    };
+    tick();
+  }
+
+  private endRecovery(dn: string): void {
+    const check = this.recovering.get(dn);
+    if (!check) return;
+    this.recovering.delete(dn);
+    check.timer?.cancel();
+    check.forceTimer?.cancel();
   }
 
   private schedule(dn: string, check: DnCheck, everyMs: number): void {

@@ -15,7 +15,7 @@ interface OosWorld extends World {
   oos: OosChecker;
 }
 
-function oosWorld(dns: Record<string, DnOptions>): OosWorld {
+function oosWorld(dns: Record<string, DnOptions>, recoveryMs = 0): OosWorld {
   const w = world(dns);
   const oos = new OosChecker({
     directory: w.directory,
@@ -24,6 +24,7 @@ function oosWorld(dns: Record<string, DnOptions>): OosWorld {
     log: silentLogger,
     localAddress: '127.0.0.1',
     targetOf: (number) => w.registrar.targetOf(number),
+    recoveryMs,
   });
   oos.start();
   return { ...w, oos };
@@ -267,5 +268,32 @@ describe('OosChecker: the active OPTIONS check (SPEC §4)', () => {
     advanceTo(w, 600_000);
     expect(checks(w)).toEqual([]);
     expect(w.clock.pendingCount).toBe(0);
+  });
+
+  it('a DN without oos-check that went out of service while reachable is asked with OPTIONS until it answers, then no more', async () => {
+    const w = oosWorld(gateway({ 'oos-check': 0 }), 5000);
+    w.directory.setState('gw1', 'out-of-service', 'INVITE timed out');
+    w.clock.advance(4999);
+    expect(checks(w)).toHaveLength(0);
+    w.clock.advance(1);
+    expect(checks(w)).toHaveLength(1);
+    // Unanswered (timer F: 32 s): still out of service, asked again every 5 s meanwhile.
+    w.clock.advance(5000);
+    expect(w.directory.get('gw1')?.state).toBe('out-of-service');
+    answer(w, lastCheck(w), 200);
+    await flushPromises();
+    expect(w.directory.get('gw1')).toMatchObject({ state: 'in-service', reason: 'OPTIONS answered 200' });
+    const sent = checks(w).length;
+    w.clock.advance(60_000);
+    expect(checks(w)).toHaveLength(sent);
+    w.oos.stop();
+  });
+
+  it('recovery probes are off with recoveryMs 0: the DN waits to be heard from otherwise', () => {
+    const w = oosWorld(gateway({ 'oos-check': 0 }));
+    w.directory.setState('gw1', 'out-of-service', 'INVITE timed out');
+    w.clock.advance(120_000);
+    expect(checks(w)).toHaveLength(0);
+    w.oos.stop();
   });
 });
