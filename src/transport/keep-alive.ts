@@ -58,7 +58,19 @@ function sockopts(): Ffi {
   if (ffi) return ffi;
   if (process.platform !== 'linux') throw new TransportError('KEEPALIVE_UNSUPPORTED', 'per-socket keep-alive timers need Linux');
   const require = createRequire(import.meta.url);
-  const lib = require('ffi-rs') as typeof import('ffi-rs');
+  // ffi-rs asks process.report.getReport() whether libc is musl as it loads. A report walks
+  // every open socket and looks up each endpoint's host name, synchronously, on the event loop
+  // (5 s per lookup without a reachable DNS): with thousands of connections open, the first
+  // GET /connections froze the whole server for minutes. Network handles are left out of it.
+  const report = process.report as { excludeNetwork?: boolean };
+  const excluded = report.excludeNetwork;
+  report.excludeNetwork = true;
+  let lib: typeof import('ffi-rs');
+  try {
+    lib = require('ffi-rs') as typeof import('ffi-rs');
+  } finally {
+    report.excludeNetwork = excluded;
+  }
   const { DataType } = lib;
   lib.open({ library: 'libc', path: '' });
   const call = (name: 'getsockopt' | 'setsockopt', params: unknown[]): void => {
