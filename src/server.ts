@@ -61,6 +61,8 @@ export class SipServer {
   readonly registrar: Registrar;
   readonly oos: OosChecker;
   readonly store: Store;
+  /** Blind transfers started by phones (REFER), carried out by the server. */
+  private readonly phoneTransfers: PhoneTransfer;
   /** Per-source limits and bans (sip-source-max-*, sip-ban-time, sip-drop-user-agents). */
   readonly guard: SourceGuard;
   /** Sources that need no credentials: sip-trusted-peers and the trunk / voip-service contacts. */
@@ -232,7 +234,7 @@ export class SipServer {
       log: this.log.child({ layer: 'calls' }),
       contactFor: (user, transport) => this.contactFor(user, transport),
     });
-    const phoneTransfers = new PhoneTransfer({ calls: this.calls, router, clock: this.clock, log: this.log.child({ layer: 'calls' }), timers });
+    const phoneTransfers = (this.phoneTransfers = new PhoneTransfer({ calls: this.calls, router, clock: this.clock, log: this.log.child({ layer: 'calls' }), timers }));
     const relay = new InDialogRelay(this.calls, control, phoneTransfers, this.clock, timers, this.log.child({ layer: 'calls' }));
     this.ua.handle('INVITE', (tx, req) => this.calls.onInvite(tx, req));
     this.ua.handleInDialog((tx, req) => relay.onRequest(tx, req), ['BYE', 'INVITE', 'UPDATE', 'INFO', 'OPTIONS', 'NOTIFY', 'REFER']);
@@ -298,6 +300,7 @@ export class SipServer {
    */
   async stop(graceMs = 2000): Promise<void> {
     this.calls.shutdown();
+    this.phoneTransfers.stop();
     this.recovery?.stop();
     const deadline = this.clock.now() + graceMs;
     while (this.clientTransactionsActive() > 0 && this.clock.now() < deadline) {

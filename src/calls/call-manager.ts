@@ -330,6 +330,7 @@ export class CallManager {
     } catch (err) {
       this.deps.log.error({ err, call: call.id }, 'could not send the INVITE to the callee');
       this.answerCaller(call, 500);
+      if (call.origin !== 'inbound') this.hangUpOriginator(call, 'SIP;cause=500;text="could not call the other party"');
       this.release(call, 'rejected', 500);
     }
   }

@@ -56,7 +56,10 @@ export class PhoneTransfer {
 
   constructor(private readonly deps: PhoneTransferDeps) {
     deps.calls.events.on('EventEstablished', (e) => this.newCallAnswered(e));
-    deps.calls.events.on('EventReleased', (e) => this.newCallEnded(e));
+    deps.calls.events.on('EventReleased', (e) => {
+      this.newCallEnded(e);
+      this.oldCallEnded(e.callId);
+    });
     deps.calls.takeBackTransferee = (newCall) => this.takeBack(newCall);
   }
 
@@ -92,10 +95,32 @@ export class PhoneTransfer {
     const transferee = other(leg);
     this.deps.log.info({ call: call.id, transferor: leg, to: target }, 'transfer asked by a phone (REFER)');
     this.notify(call, leg, 'SIP/2.0 100 Trying', false);
-    const newCall = startTransferCall(this.deps.calls, this.deps.clock, call, transferee, target, route.targets);
-    const p: Pending = { call, newCall, transferor: leg, transferee, to: target, transferorGone: false };
-    this.pending.set(call, p);
-    this.byNewCall.set(newCall.id, p);
+    // Known before the new call's INVITE goes out: it may fail at once.
+    startTransferCall(this.deps.calls, this.deps.clock, call, transferee, target, route.targets, (newCall) => {
+      const p: Pending = { call, newCall, transferor: leg, transferee, to: target, transferorGone: false };
+      this.pending.set(call, p);
+      this.byNewCall.set(newCall.id, p);
+    });
+  }
+
+  /** Cancels what is pending (server shutdown). */
+  stop(): void {
+    for (const p of this.pending.values()) p.byeTimer?.cancel();
+    this.pending.clear();
+    this.byNewCall.clear();
+  }
+
+  /**
+   * The old call was released by somebody else (ReleaseCall on the API, shutdown: its
+   * transferor has been sent BYE): nothing more goes to the transferor.
+   */
+  private oldCallEnded(callId: string): void {
+    for (const p of this.pending.values()) {
+      if (p.call.id !== callId) continue;
+      p.transferorGone = true;
+      p.byeTimer?.cancel();
+      this.pending.delete(p.call);
+    }
   }
 
   /**
@@ -132,7 +157,9 @@ export class PhoneTransfer {
       retransmitter.start(tx, ok, isReliable(tx.source.transport), () => this.deps.log.warn({ call: call.id }, 'no ACK for a re-INVITE 2xx'));
       return;
     }
-    tx.respond(createResponse(req, req.method === 'INVITE' ? 488 : 200, undefined, { toTag: dialog.localTag }));
+    // A second transfer while this one runs waits for it (RFC 3261 §14.1's 491 for REFER too).
+    const status = req.method === 'INVITE' ? 488 : req.method === 'REFER' ? 491 : 200;
+    tx.respond(createResponse(req, status, undefined, { toTag: dialog.localTag }));
   }
 
   /** Why a REFER cannot be taken now, if it cannot. */
@@ -147,7 +174,7 @@ export class PhoneTransfer {
     const p = this.byNewCall.get(e.callId);
     if (!p) return;
     this.byNewCall.delete(e.callId);
-    if (p.transferorGone) return;
+    if (p.transferorGone || p.call.state === 'released') return;
     this.notify(p.call, p.transferor, 'SIP/2.0 200 OK', true);
     // RFC 5589: the transferor hangs up once told; a phone that does not is sent BYE.
     p.byeTimer = this.deps.clock.setTimer(this.deps.transferorByeMs ?? 2000, () => {
@@ -180,7 +207,7 @@ export class PhoneTransfer {
     if (!p) return;
     this.byNewCall.delete(e.callId);
     const status = e.status ?? 487;
-    if (p.transferorGone) return;
+    if (p.transferorGone || p.call.state === 'released') return;
     this.notify(p.call, p.transferor, `SIP/2.0 ${status} ${REASON_PHRASES[status] ?? 'Transfer Failed'}`, true);
     this.pending.delete(p.call);
     if (p.call[p.transferee].dialog) {

@@ -10,7 +10,16 @@ import type { CallManager } from './call-manager.js';
  * transferee in a re-INVITE and whose answer goes back in the ACK. `call` no longer holds
  * that dialog; the caller decides what becomes of `call` and of the other party.
  */
-export function startTransferCall(calls: CallManager, clock: Clock, call: Call, transferee: LegName, to: string, targets: Call['b']['targets']): Call {
+export function startTransferCall(
+  calls: CallManager,
+  clock: Clock,
+  call: Call,
+  transferee: LegName,
+  to: string,
+  targets: Call['b']['targets'],
+  /** Told of the new call before its INVITE is sent (which may fail at once). */
+  beforeConnect?: (moved: Call) => void,
+): Call {
   const dialog = call[transferee].dialog;
   const ok = call[transferee].ok;
   const moved: Call = {
@@ -32,6 +41,7 @@ export function startTransferCall(calls: CallManager, clock: Clock, call: Call, 
   call[transferee].ok = undefined;
   calls.track(moved, dialog);
   calls.emit('EventDialing', moved, moved.from, to);
+  beforeConnect?.(moved);
   calls.connect(moved, targets);
   return moved;
 }

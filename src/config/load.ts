@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../util/errors.js';
@@ -104,6 +105,17 @@ function editDistance(a: string, b: string): number {
  * peer, from nowhere but this machine.
  */
 export function configWarnings(config: Config, file: string): string[] {
+  return [...namedPeers(config, file), ...unreachableDns(config, file)];
+}
+
+/** Trunk and voip-service contacts named by host: names are not resolved, so their requests are not trusted. */
+function namedPeers(config: Config, file: string): string[] {
+  return Object.entries(config.dns)
+    .filter(([, dn]) => dn.type !== 'extension' && dn.contact !== '*' && isIP(/^sips?:(?:[^@]*@)?(\[[^\]]+\]|[^:;>]+)/.exec(dn.contact)?.[1]?.replace(/^\[|\]$/g, '') ?? '') === 0)
+    .map(([n, dn]) => `${file}: warning: dns ${n}: contact "${dn.contact}" names a host, not an address: its requests are trusted only from sip-trusted-peers (host names are not resolved); give the address, or add it to sip-trusted-peers`);
+}
+
+function unreachableDns(config: Config, file: string): string[] {
   const t = config.TServer;
   if (isLoopback(t['sip-address'])) return [];
   const trustsOthers = t['sip-trusted-peers'].some((cidr) => !isLoopback(cidr.split('/')[0] ?? ''));

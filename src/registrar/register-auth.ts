@@ -38,10 +38,12 @@ export class RegisterAuth {
       throw err;
     }
     if (!creds) return this.challenge(kind, 'Unauthorized');
-    if (creds.username !== dn) return this.forbidden('credentials do not match the DN');
+    // The nonce first: a 403 (which counts against the source) only for credentials on a nonce
+    // this server issued, not for anything a sender can make up without asking.
     const nonce = this.nonces.check(creds.nonce);
     if (nonce === 'invalid') return this.challenge(kind, 'Unknown Nonce');
-    const verdict = verifyDigest({ credentials: creds, method: req.method, password, realm: this.realm, requestUri: req.uri });
+    if (creds.username !== dn) return this.forbidden('credentials do not match the DN');
+    const verdict = verifyDigest({ credentials: creds, method: req.method, password, realm: this.realm, requestUri: req.uri, algorithms: this.algorithms });
     if (verdict !== 'ok') return this.forbidden(`authentication failed (${verdict})`);
     if (nonce === 'stale') return this.challenge(kind, 'Stale Nonce', true);
     // Only a request whose response checked out may use up its nonce count.

@@ -71,7 +71,7 @@ export class Registrar {
     private readonly log: Logger,
     private readonly opts: RegistrarOptions,
     /** Which sources are trusted, and where failed authentications are counted (per-source limits). */
-    private readonly access: SourceAccess = { trusted: () => true, authFailed: () => undefined },
+    private readonly access: SourceAccess,
   ) {
     this.events = new TypedEvents<RegistrarEvents>((err, name) => log.error({ err, event: name }, 'registrar listener failed'));
   }
@@ -133,15 +133,17 @@ export class Registrar {
 
   /**
    * Whether a request from `source` comes from a phone registered as `dn`: it arrived on the
-   * live connection a binding of `dn` registered on, or (UDP, or a connection the server
-   * opened to the phone) from the address and port the binding registered from or names in
-   * its Contact.
+   * live connection a binding of `dn` registered on, or over the binding's transport from the
+   * address and port it registered from or (unless natted) names in its Contact — UDP, or a
+   * connection the server opened to the phone.
    */
   registeredAt(dn: string, source: { transport: string; address: string; port: number; flowId?: string }): boolean {
     return (this.bindings.get(dn) ?? []).some((b) => {
       if (source.flowId !== undefined && b.flowId === source.flowId && b.flowState === 'live') return true;
       if (b.transport !== source.transport) return false;
       if (b.source.address === source.address && b.source.port === source.port) return true;
+      // A natted binding's Contact is known not to be where the phone is: it vouches for nobody.
+      if (b.natted) return false;
       const at = contactDestination(b.contact, b.transport);
       return at !== undefined && at.address === source.address && at.port === source.port;
     });

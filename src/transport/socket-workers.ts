@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { TransportError } from '../util/errors.js';
+import { openFileLimit, WORKER_RESERVED_FILES } from '../util/open-files.js';
 import type { Logger } from '../util/logger.js';
 import { stripV4Mapped } from './connection.js';
 import type { KeepAliveSettings } from './keep-alive.js';
@@ -28,8 +28,6 @@ interface Worker {
   ready: Promise<void>;
 }
 
-/** Open files a process keeps for itself besides connections (libraries, pipes, the store). */
-const FD_RESERVE = 100;
 
 /**
  * The socket workers (`sip-tcp-workers`): child processes that hold accepted TCP/TLS
@@ -51,7 +49,7 @@ export class SocketWorkers {
     private readonly opts: SocketWorkersOptions,
     private readonly log: Logger,
   ) {
-    this.perWorkerLimit = opts.perWorkerLimit ?? Math.max(1, openFileLimit() - FD_RESERVE);
+    this.perWorkerLimit = opts.perWorkerLimit ?? Math.max(1, (openFileLimit() ?? 1024) - WORKER_RESERVED_FILES);
   }
 
   async start(): Promise<void> {
@@ -227,19 +225,5 @@ export class SocketWorkers {
     const again = this.spawn(worker.index);
     this.workers[this.workers.indexOf(worker)] = again;
     again.ready.catch((err: unknown) => this.log.error({ err, worker: worker.index }, 'socket worker did not start again'));
-  }
-}
-
-/** This process's soft limit on open files (the workers inherit it). */
-function openFileLimit(): number {
-  try {
-    const line = readFileSync('/proc/self/limits', 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('Max open files'));
-    const soft = line?.split(/\s{2,}/)[1];
-    const n = Number(soft);
-    return Number.isFinite(n) && n > 0 ? n : 1024;
-  } catch {
-    return 1024;
   }
 }

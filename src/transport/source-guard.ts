@@ -45,6 +45,8 @@ interface Counters {
 
 /** A flood of spoofed sources must not grow the table without bound: past this many, the oldest window is forgotten. */
 const MAX_TRACKED = 100_000;
+/** At most this many bans are held (a spoofed-source flood could otherwise grow the table without end). */
+const MAX_BANS = 10_000;
 
 /**
  * Per-source limits with bans, as Kamailio's pike does: a source over its message rate, with
@@ -58,6 +60,8 @@ export class SourceGuard {
   private readonly counters = new Map<string, Counters>();
   private readonly banned = new Map<string, Ban>();
   private sweeper: TimerHandle | undefined;
+  /** Requests dropped for a scanner's User-Agent (banned or not). */
+  scannerRequestsDropped = 0;
 
   constructor(
     private readonly limits: SourceLimits,
@@ -99,12 +103,17 @@ export class SourceGuard {
     return true;
   }
 
-  /** A request's User-Agent: false (and the source banned) when it is a known scanner's. */
-  userAgent(address: string, userAgent: string | undefined): boolean {
-    if (userAgent === undefined || this.limits.dropUserAgents.length === 0 || this.exempt(address)) return true;
+  /**
+   * A request's User-Agent: false when it is a known scanner's. Over a stream (`verified`: the
+   * address took part in a TCP handshake) its source is banned too; a datagram's source address
+   * could be forged, and one forged datagram must not ban somebody else.
+   */
+  userAgent(address: string, userAgent: string | undefined, verified: boolean): boolean {
+    if (userAgent === undefined || this.limits.dropUserAgents.length === 0) return true;
     const ua = userAgent.toLowerCase();
-    if (!this.limits.dropUserAgents.some((s) => ua.includes(s))) return true;
-    this.ban(address, 'scanner');
+    if (!this.limits.dropUserAgents.some((s) => ua.includes(s)) || this.exempt(address)) return true;
+    this.scannerRequestsDropped++;
+    if (verified) this.ban(address, 'scanner');
     return false;
   }
 
@@ -190,6 +199,11 @@ export class SourceGuard {
 
   private ban(address: string, reason: BanReason): void {
     if (this.banned.has(address)) return;
+    // Bounded like the counters: past MAX_BANS the oldest ban goes first.
+    if (this.banned.size >= MAX_BANS) {
+      const oldest = this.banned.keys().next().value;
+      if (oldest !== undefined) this.banned.delete(oldest);
+    }
     const now = this.clock.now();
     const until = now + this.limits.banMs;
     this.banned.set(address, { source: address, reason, since: now, until, dropped: 1 });

@@ -136,7 +136,8 @@ export class TransportLayer implements SipTransport {
 
   /** The TLS listener when this process holds its connections itself. */
   private tlsServer(tls: NonNullable<TransportOptions['tls']>): Server {
-    const server = createTlsServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}) }, (s: TLSSocket) => this.onAccept(s, 'TLS'));
+    // A handshake that does not finish is bounded like a connect (Node's default is 120 s).
+    const server = createTlsServer({ cert: tls.cert, key: tls.key, handshakeTimeout: this.opts.connectTimeoutMs, ...(tls.ca ? { ca: tls.ca } : {}) }, (s: TLSSocket) => this.onAccept(s, 'TLS'));
     server.on('tlsClientError', (err, s) => {
       this.log.debug({ err, remote: `${s.remoteAddress ?? ''}:${s.remotePort ?? ''}` }, 'TLS handshake failed');
       this.events.emit('connectionFailed', { transport: 'TLS', address: stripV4Mapped(s.remoteAddress ?? ''), port: s.remotePort ?? 0, code: 'TLS_FAILED', reason: err.message });
@@ -203,7 +204,10 @@ export class TransportLayer implements SipTransport {
     }
     const defaultPort = source.transport === 'TLS' ? 5061 : 5060;
     const port = source.transport === 'UDP' ? (!via || via.params.has('rport') ? source.port : (via.port ?? defaultPort)) : (via?.port ?? defaultPort);
-    return this.sendTo(res, { transport: source.transport, address: source.address, port });
+    // Over TLS the certificate is checked against the name the Via gives (the address is the source's).
+    const host = via ? unbracket(via.host) : '';
+    const serverName = source.transport === 'TLS' && host !== '' && isIP(host) === 0 ? { serverName: host } : {};
+    return this.sendTo(res, { transport: source.transport, address: source.address, port, ...serverName });
   }
 
   private async sendTo(msg: SipMessage, dest: Destination): Promise<SendResult> {
@@ -291,6 +295,7 @@ export class TransportLayer implements SipTransport {
     try {
       remote = workers.adopt(socket, id, transport === 'TLS');
     } catch (err) {
+      this.opts.guard?.connectionClosed(stripV4Mapped(socket.remoteAddress ?? ''));
       return refuse((err as Error).message);
     }
     this.track(remote, transport, 'accepted', id);
@@ -377,7 +382,7 @@ export class TransportLayer implements SipTransport {
     }
     if (message.kind === 'request') {
       // Known scanners (sipvicious' friendly-scanner, sipcli, …) get nothing, and are banned.
-      if (this.opts.guard && !this.opts.guard.userAgent(source.address, getHeader(message, 'user-agent'))) return;
+      if (this.opts.guard && !this.opts.guard.userAgent(source.address, getHeader(message, 'user-agent'), source.transport !== 'UDP')) return;
       this.stampReceived(message, source);
     }
     const received: ReceivedMessage = { message, source };

@@ -20,6 +20,9 @@ export function openFileLimit(read: () => string = () => readFileSync('/proc/sel
 /** Files kept for everything but accepted connections: listeners, the store, outbound connections, control API clients, logs. */
 export const RESERVED_FILES = 200;
 
+/** Files a socket worker keeps for itself (its IPC channel, stdio, TLS): it holds at most its limit less these. */
+export const WORKER_RESERVED_FILES = 100;
+
 /**
  * How many accepted TCP/TLS connections the server can really hold: `configured`, but never
  * more than the open files of the processes that hold them — this one (less RESERVED_FILES)
@@ -28,6 +31,6 @@ export const RESERVED_FILES = 200;
  */
 export function connectionCapacity(configured: number, workers: number, limit: number | undefined): number {
   if (limit === undefined) return configured;
-  const holdable = workers > 0 ? workers * Math.max(0, limit - 100) : Math.max(0, limit - RESERVED_FILES);
+  const holdable = workers > 0 ? workers * Math.max(0, limit - WORKER_RESERVED_FILES) : Math.max(0, limit - RESERVED_FILES);
   return Math.max(1, Math.min(configured, holdable));
 }

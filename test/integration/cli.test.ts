@@ -37,6 +37,12 @@ describe('command line', () => {
     expect((await runCli(['check-config', lan])).stderr).toBe('');
     const local = file('dns:\n  "1001": { type: extension, contact: "*" }\n');
     expect((await runCli(['check-config', local])).stderr).toBe('');
+    // A gateway given by name is not trusted by it (names are not resolved): say so.
+    const named = file('dns:\n  gw1: { type: trunk, contact: "sip:gw.example.net:5060", prefix: "9" }\n  gw2: { type: trunk, contact: "sip:192.0.2.7", prefix: "8" }\n');
+    const warned = await runCli(['check-config', named]);
+    expect(warned.code).toBe(0);
+    expect(warned.stderr).toContain('dns gw1: contact "sip:gw.example.net:5060" names a host, not an address');
+    expect(warned.stderr).not.toContain('gw2');
   });
 
   it('check-config lists every problem and exits 2', async () => {

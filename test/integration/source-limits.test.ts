@@ -51,6 +51,7 @@ describe('scanners, guessers and floods, with the default limits', () => {
   let server: RunningServer;
   let events: EventStream;
   const bans = async (): Promise<BanView[]> => (await getJson<BanView[]>(server.api, '/bans')).body;
+  const scannerDrops = async (): Promise<number> => Number(/^sip_scanner_requests_dropped_total (\d+)/m.exec(await (await fetch(`${server.api}/metrics`)).text())?.[1] ?? 0);
 
   beforeAll(async () => {
     server = await startServer({ tserver: { 'sip-trusted-peers': ['127.0.0.2/32'] }, dns: DNS, logLevel: 'info' });
@@ -62,25 +63,26 @@ describe('scanners, guessers and floods, with the default limits', () => {
     expect(await server.stop()).toBe(0);
   });
 
-  it('svwar (REGISTER and INVITE) finds no DN: its User-Agent is dropped and its source banned', async () => {
+  it('svwar (REGISTER and INVITE) finds no DN: its User-Agent is dropped unanswered', async () => {
     for (const method of ['REGISTER', 'INVITE']) {
       const out = await run('svwar', ['-m', method, '-e5495-5510', '--maximumtime=3', '-p', String(server.port), '127.0.0.1']);
       expect(out).not.toMatch(/\|\s*550[12]\s*\|/);
       expect(out).toMatch(/found nothing|no (sip )?server|not respond/i);
     }
-    expect(await bans()).toContainEqual(expect.objectContaining({ source: '127.0.0.1', reason: 'scanner' }));
-    expect(await events.next((e) => e.event === 'EventSourceBanned' && e.source === '127.0.0.1')).toMatchObject({ reason: 'scanner' });
-    expect((await fetch(`${server.api}/bans/127.0.0.1`, { method: 'DELETE' })).status).toBe(200);
+    // Dropped unanswered; over UDP the source is not banned for it (its address could be forged).
+    expect(await scannerDrops()).toBeGreaterThan(0);
+    expect(await bans()).not.toContainEqual(expect.objectContaining({ source: '127.0.0.1' }));
   });
 
-  it('svcrack does not find the password (banned on its first request)', async () => {
+  it('svcrack does not find the password: its requests are dropped unanswered', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'svcrack-'));
     const words = join(dir, 'words.txt');
     writeFileSync(words, ['123456', 'password', 'qwerty', 'letmein', 'admin'].join('\n'));
+    const before = await scannerDrops();
     const out = await run('svcrack', ['-u', '5502', '-d', words, '--maximumtime=3', '-p', String(server.port), '127.0.0.1'], 30_000);
     expect(out).not.toContain('letmein');
-    expect(await bans()).toContainEqual(expect.objectContaining({ source: '127.0.0.1', reason: 'scanner' }));
-    expect((await fetch(`${server.api}/bans/127.0.0.1`, { method: 'DELETE' })).status).toBe(200);
+    expect(await scannerDrops()).toBeGreaterThan(before);
+    expect(out).not.toMatch(/\|\s*5502\s*\|/);
   });
 
   it('a guesser that looks like a phone is banned after 10 wrong passwords: the right one then gets no answer, other sources are unaffected; DELETE /bans lifts it', async () => {

@@ -71,10 +71,16 @@ export function world(
   const directory = new Directory(dns, clock, silentLogger);
   const store = new MemoryStore();
   const nonces = new NonceManager({ secret: Buffer.alloc(32, 7), now: () => clock.now(), random: randomBytes, lifetimeMs: NONCE_LIFETIME_MS });
-  const registrar = new Registrar(directory, store, new RegisterAuth(REALM, nonces), clock, silentLogger, {
-    defaultExpiresS: DEFAULT_EXPIRES_S,
-    minExpiresS: MIN_EXPIRES_S,
-  });
+  // Every source is trusted here (these tests are about RFC 3261 §10.3); access control has its own tests.
+  const registrar = new Registrar(
+    directory,
+    store,
+    new RegisterAuth(REALM, nonces),
+    clock,
+    silentLogger,
+    { defaultExpiresS: DEFAULT_EXPIRES_S, minExpiresS: MIN_EXPIRES_S },
+    { trusted: () => true, authFailed: () => undefined },
+  );
   const layer = new TransactionLayer({
     clock,
     transport,

@@ -69,11 +69,13 @@ describe('SourceGuard: per-source limits and bans', () => {
     expect(guard.pending('10.0.0.1', 1_000_000)).toBe(true);
   });
 
-  it('drops a known scanner User-Agent (any case) and bans its source', () => {
+  it('drops a known scanner User-Agent (any case); bans its source only when the address is verified (a stream), not for a datagram that could be forged', () => {
     const { guard } = setup();
-    expect(guard.userAgent('192.0.2.3', 'Linphone/5.0')).toBe(true);
-    expect(guard.userAgent('192.0.2.3', undefined)).toBe(true);
-    expect(guard.userAgent('192.0.2.3', 'Friendly-Scanner')).toBe(false);
+    expect(guard.userAgent('192.0.2.3', 'Linphone/5.0', true)).toBe(true);
+    expect(guard.userAgent('192.0.2.3', undefined, true)).toBe(true);
+    expect(guard.userAgent('192.0.2.2', 'friendly-scanner', false)).toBe(false);
+    expect(guard.message('192.0.2.2')).toBe(true);
+    expect(guard.userAgent('192.0.2.3', 'Friendly-Scanner', true)).toBe(false);
     expect(guard.message('192.0.2.3')).toBe(false);
     expect(guard.bans()).toMatchObject([{ source: '192.0.2.3', reason: 'scanner' }]);
   });
@@ -82,7 +84,7 @@ describe('SourceGuard: per-source limits and bans', () => {
     const { guard } = setup();
     for (let i = 0; i < 100; i++) expect(guard.message('10.0.0.1')).toBe(true);
     for (let i = 0; i < 10; i++) guard.authFailed('10.0.0.1');
-    expect(guard.userAgent('10.0.0.1', 'friendly-scanner')).toBe(true);
+    expect(guard.userAgent('10.0.0.1', 'friendly-scanner', true)).toBe(true);
     for (let i = 0; i < 10; i++) expect(guard.connectionOpened('10.0.0.1')).toBe(true);
     expect(guard.bans()).toEqual([]);
   });
