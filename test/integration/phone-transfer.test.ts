@@ -147,6 +147,30 @@ describe('blind transfer from a phone (REFER carried out by the server)', () => 
     expect(await event('EventReleased', (e) => e.callId === established.callId)).toMatchObject({ cause: 'normal', releasedBy: 'callee', dn: '5003' });
   });
 
+  it('while a transfer runs a second REFER gets 491; released from the API meanwhile, the transferor hears nothing more of it', async () => {
+    const { atA, atB, callId } = await establish();
+    expect((await refer(atB, '<sip:5003@127.0.0.1>')).status).toBe(202);
+    await atB.nextRequest('NOTIFY');
+    const atC = await c.nextIncomingCall();
+    atC.ring();
+    expect((await refer(atB, '<sip:5003@127.0.0.1>')).status).toBe(491);
+    // ReleaseCall on the old call: the transferor gets BYE; the transfer goes on for A.
+    expect((await fetch(`${server.api}/calls/${callId}`, { method: 'DELETE' })).status).toBe(200);
+    await atB.byeReceived();
+    const notifies = b.received('NOTIFY').length;
+    const ack = atC.answer(C_SDP);
+    await atA.nextRequest('INVITE');
+    await ack;
+    const established = await event('EventEstablished', (e) => e.to === '5003');
+    await new Promise((r) => setTimeout(r, 2500));
+    // No NOTIFY and no second BYE for the transferor after it was released.
+    expect(b.received('NOTIFY')).toHaveLength(notifies);
+    expect(b.received('BYE')).toHaveLength(1);
+    expect((await atA.bye()).status).toBe(200);
+    await atC.byeReceived();
+    await event('EventReleased', (e) => e.callId === established.callId);
+  });
+
   it('a REFER the server cannot carry out gets a final error, and the call goes on', async () => {
     const { atA, atB, callId } = await establish();
     expect(await atB.request('REFER')).toMatchObject({ status: 400, reason: 'Missing Refer-To' });
