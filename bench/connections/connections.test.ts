@@ -184,7 +184,7 @@ async function kernelAllDead(from: number, limitMs: number, others: number): Pro
 
 const dnsFor = (n: number, first: number): Record<string, unknown> => Object.fromEntries(Array.from({ length: n }, (_, i) => [String(first + i), { type: 'extension', contact: '*' }]));
 
-function summarizeRegistration(n: number, results: ClientResult[]): Pick<Round, 'registered' | 'failed' | 'failures' | 'registerSeconds' | 'registrationsPerSecond'> {
+function summarizeRegistration(results: ClientResult[]): Pick<Round, 'registered' | 'failed' | 'failures' | 'registerSeconds' | 'registrationsPerSecond'> {
   const registered = results.reduce((s, r) => s + r.registered, 0);
   const failed = results.reduce((s, r) => s + r.failed, 0);
   const failures: Record<string, number> = {};
@@ -230,7 +230,7 @@ async function sipServerRound(n: number): Promise<Round> {
     const heapBefore = await metric(server.api, token, 'nodejs_heap_size_used_bytes');
     const reg = await registerAll(n, first);
     clients = [...warm.clients, ...reg.clients];
-    const summary = summarizeRegistration(n, reg.results);
+    const summary = summarizeRegistration(reg.results);
     await sleep(3000);
     const after = namespacePss();
     const heapAfter = await metric(server.api, token, 'nodejs_heap_size_used_bytes');
@@ -330,7 +330,7 @@ async function kamailioRound(n: number): Promise<Round> {
     const before = namespacePss();
     const reg = await registerAll(n, 100_000);
     clients = [...warm.clients, ...reg.clients];
-    const summary = summarizeRegistration(n, reg.results);
+    const summary = summarizeRegistration(reg.results);
     await sleep(3000);
     const after = namespacePss();
     const established = establishedInServerNs();

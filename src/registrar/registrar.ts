@@ -347,14 +347,6 @@ export class Registrar {
     this.expiryTimers.get(b)?.cancel();
     this.expiryTimers.delete(b);
   }
-
-  private persist(b: Binding): void {
-    try {
-      this.store.put(b);
-    } catch (err) {
-      this.log.error({ err, dn: b.aor }, 'could not store a binding change');
-    }
-  }
 }
 
 function parseSeconds(text: string, what: string): number {
