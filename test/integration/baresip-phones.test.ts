@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EventStream, getJson, type ApiEvent } from '../support/api-client.js';
-import { Baresip, type BaresipEvent, type TracedMessage } from '../support/baresip.js';
-import { makeCertificates } from '../support/certs.js';
-import { startServer, type RunningServer } from '../support/server-process.js';
+import { getJson, type ApiEvent, type EventStream } from '../support/api-client.js';
+import type { Baresip, TracedMessage } from '../support/baresip.js';
+import { callIdOf, isRequest, isResponse, PhoneRig } from '../support/baresip-rig.js';
+import type { RunningServer } from '../support/server-process.js';
 import { waitFor } from '../support/wait-for.js';
 
 /*
@@ -11,8 +11,6 @@ import { waitFor } from '../support/wait-for.js';
  * phones saw (their ctrl_tcp events and their SIP trace) and what the control API says (GET
  * /calls, GET /dns/{dn}, /events). The server and phones start once; every test ends its calls.
  */
-
-const DNS = Object.fromEntries(['3001', '3002', '3003'].map((dn) => [dn, { type: 'extension', contact: '*' }]));
 
 interface CallView {
   id: string;
@@ -28,24 +26,18 @@ interface ContactView {
   flowState: string;
 }
 
-const isRequest = (m: TracedMessage, method: string): boolean => m.startLine.startsWith(`${method} `);
-const isResponse = (m: TracedMessage, status: number, method: string): boolean =>
-  m.startLine.startsWith(`SIP/2.0 ${status} `) && (m.headers.cseq?.[0] ?? '').endsWith(` ${method}`);
-const callIdOf = (m: TracedMessage): string => m.headers['call-id']?.[0] ?? '';
-
 describe('baresip softphones registered over UDP, TCP and TLS', () => {
+  let rig: PhoneRig;
   let server: RunningServer;
   let events: EventStream;
   let udp: Baresip;
   let tcp: Baresip;
   let tls: Baresip;
-  const phones: Baresip[] = [];
-  /** Index into the API events where the running test began. */
-  let mark = 0;
 
-  const apiEvent = (name: string, match: (e: ApiEvent) => boolean = () => true): Promise<ApiEvent> =>
-    events.next((e) => e.event === name && match(e), 5000, mark);
-  const calls = async (): Promise<CallView[]> => (await getJson<CallView[]>(server.api, '/calls')).body;
+  const apiEvent = (name: string, match?: (e: ApiEvent) => boolean): Promise<ApiEvent> => rig.apiEvent(name, match);
+  const calls = (): Promise<CallView[]> => rig.calls<CallView>();
+  const ring = (caller: Baresip, callee: Baresip): ReturnType<PhoneRig['ring']> => rig.ring(caller, callee);
+  const establish = (caller: Baresip, callee: Baresip): ReturnType<PhoneRig['establish']> => rig.establish(caller, callee);
 
   /**
    * The messages of one dialog (by Call-ID, which is baresip's call `id`) that a phone received
@@ -54,71 +46,22 @@ describe('baresip softphones registered over UDP, TCP and TLS', () => {
   const dialogTrace = (phone: Baresip, dir: 'in' | 'out', callId: string | undefined, match: (m: TracedMessage) => boolean): Promise<TracedMessage[]> =>
     phone.waitTraced(dir, (m) => callIdOf(m) === callId && match(m));
 
-  /** `caller` dials `callee`'s DN; resolves once the callee's phone rings, with both phones' events. */
-  async function ring(caller: Baresip, callee: Baresip): Promise<{ incoming: BaresipEvent; ringing: BaresipEvent }> {
-    const [callerMark, calleeMark] = [caller.mark(), callee.mark()];
-    expect((await caller.dial(callee.dn)).ok).toBe(true);
-    const incoming = await callee.waitEvent('CALL_INCOMING', () => true, 5000, calleeMark);
-    const ringing = await caller.waitEvent('CALL_RINGING', () => true, 5000, callerMark);
-    return { incoming, ringing };
-  }
-
-  /** A call from `caller` to `callee`, answered; returns the server's call id and both phones' call events. */
-  async function establish(caller: Baresip, callee: Baresip): Promise<{ callId: string; outgoing: BaresipEvent; incoming: BaresipEvent }> {
-    const [callerMark, calleeMark] = [caller.mark(), callee.mark()];
-    const { incoming } = await ring(caller, callee);
-    expect((await callee.command('accept')).ok).toBe(true);
-    const outgoing = await caller.waitEvent('CALL_ESTABLISHED', () => true, 5000, callerMark);
-    await callee.waitEvent('CALL_ESTABLISHED', () => true, 5000, calleeMark);
-    const established = await apiEvent('EventEstablished', (e) => e.from === caller.dn && e.to === callee.dn);
-    return { callId: String(established.callId), outgoing, incoming };
-  }
-
-  /** Hangs up every call a phone still has (a failed test's), then waits for the server to have none. */
-  async function endAllCalls(): Promise<void> {
-    for (const phone of phones) {
-      for (let i = 0; i < 5 && (await phone.calls()).length > 0; i++) await phone.command('hangup');
-    }
-    const end = Date.now() + 5000;
-    while ((await calls()).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  }
-
   beforeAll(async () => {
-    const certs = makeCertificates({ server: ['DNS:localhost', 'IP:127.0.0.1'] });
-    const cert = certs.issued.server;
-    if (!cert) throw new Error('no server certificate');
-    server = await startServer({ tls: true, tserver: { 'sip-tls-cert': cert.cert, 'sip-tls-key': cert.key }, dns: DNS });
-    events = await EventStream.open(server.api);
-    const at = (port: number): { address: string; port: number } => ({ address: '127.0.0.1', port });
-    udp = await Baresip.start({ dn: '3001', transport: 'UDP', server: at(server.port) });
-    phones.push(udp);
-    tcp = await Baresip.start({ dn: '3002', transport: 'TCP', server: at(server.port) });
-    phones.push(tcp);
-    // baresip 1.0 does not check the server's certificate (see test/support/baresip.ts); the CA is given as a phone would be configured.
-    tls = await Baresip.start({ dn: '3003', transport: 'TLS', server: at(server.tlsPort), caFile: certs.ca });
-    phones.push(tls);
+    rig = await PhoneRig.start([
+      { dn: '3001', transport: 'UDP' },
+      { dn: '3002', transport: 'TCP' },
+      { dn: '3003', transport: 'TLS' },
+    ]);
+    ({ server, events } = rig);
+    [udp, tcp, tls] = rig.phones as [Baresip, Baresip, Baresip];
   });
 
   afterAll(async () => {
-    // Phones first, while the server can still take their un-REGISTER.
-    for (const phone of phones) await phone.stop();
-    events?.close();
-    await server?.stop();
+    await rig?.stop();
   });
 
-  const phoneMarks = new Map<Baresip, number>();
-  beforeEach(() => {
-    mark = events.events.length;
-    for (const phone of phones) phoneMarks.set(phone, phone.mark());
-  });
-
-  afterEach(async (ctx) => {
-    // BARESIP_DEBUG=1: what each phone saw in this test (its call events).
-    if (process.env.BARESIP_DEBUG) {
-      console.log([ctx.task.name, ...phones.map((p) => `  ${p.dn}/${p.transport}: ${p.eventSummary(phoneMarks.get(p))}`)].join('\n'));
-    }
-    await endAllCalls();
-  });
+  beforeEach(() => rig.beginTest());
+  afterEach(async (ctx) => rig.endTest(ctx.task.name));
 
   it('each phone registers over its own transport: GET /dns/{dn} shows its Contact with that transport, EventRegistered says so, the phone saw 200 OK', async () => {
     for (const phone of [udp, tcp, tls]) {

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EventStream, getJson, type ApiEvent } from '../support/api-client.js';
-import { Baresip, type BaresipEvent, type TracedMessage } from '../support/baresip.js';
-import { makeCertificates } from '../support/certs.js';
-import { startServer, type RunningServer } from '../support/server-process.js';
+import { getJson, type ApiEvent } from '../support/api-client.js';
+import type { Baresip, BaresipEvent, TracedMessage } from '../support/baresip.js';
+import { callIdOf, isRequest, isResponse, PhoneRig } from '../support/baresip-rig.js';
+import type { RunningServer } from '../support/server-process.js';
 
 /*
  * Transfers and MakeCall with real softphones: four baresip 1.0 processes, 3101 (UDP), 3102
@@ -15,8 +15,6 @@ import { startServer, type RunningServer } from '../support/server-process.js';
  * the control API saw (/events, /calls, /calls/{id}, /call-records). The server and phones
  * start once; every test ends its calls.
  */
-
-const DNS = Object.fromEntries(['3101', '3102', '3103', '3104'].map((dn) => [dn, { type: 'extension', contact: '*' }]));
 
 interface CallView {
   id: string;
@@ -34,29 +32,22 @@ interface ReleasedCallView extends CallView {
   newCallId: string | null;
 }
 
-const isRequest = (m: TracedMessage, method: string): boolean => m.startLine.startsWith(`${method} `);
-const isResponse = (m: TracedMessage, status: number, method: string): boolean =>
-  m.startLine.startsWith(`SIP/2.0 ${status} `) && (m.headers.cseq?.[0] ?? '').endsWith(` ${method}`);
-const callIdOf = (m: TracedMessage): string => m.headers['call-id']?.[0] ?? '';
 const header = (m: TracedMessage | undefined, name: string): string => m?.headers[name]?.[0] ?? '';
 /** The SDP's audio line up to its port ("m=audio 8922"): which phone's media a body describes. */
 const audioOf = (body: string | undefined): string => /^m=audio \d+/m.exec(body ?? '')?.[0] ?? 'no m=audio line';
 
 describe('baresip softphones: transfer and MakeCall', () => {
+  let rig: PhoneRig;
   let server: RunningServer;
-  let events: EventStream;
   let udp: Baresip;
   let tcp: Baresip;
   let tls: Baresip;
   let udp2: Baresip;
-  const phones: Baresip[] = [];
-  /** Index into the API events where the running test began. */
-  let mark = 0;
 
-  const apiEvent = (name: string, match: (e: ApiEvent) => boolean = () => true, ms = 5000): Promise<ApiEvent> =>
-    events.next((e) => e.event === name && match(e), ms, mark);
-  const calls = async (): Promise<CallView[]> => (await getJson<CallView[]>(server.api, '/calls')).body;
+  const apiEvent = (name: string, match?: (e: ApiEvent) => boolean, ms?: number): Promise<ApiEvent> => rig.apiEvent(name, match, ms);
+  const calls = (): Promise<CallView[]> => rig.calls<CallView>();
   const callById = async (id: string): Promise<ReleasedCallView> => (await getJson<ReleasedCallView>(server.api, `/calls/${id}`)).body;
+  const establish = (caller: Baresip, callee: Baresip): ReturnType<PhoneRig['establish']> => rig.establish(caller, callee);
   const post = async (path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
     const res = await fetch(`${server.api}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     return { status: res.status, json: (await res.json()) as Record<string, unknown> };
@@ -71,65 +62,23 @@ describe('baresip softphones: transfer and MakeCall', () => {
   /** The phone's events of `type` since `since`. */
   const eventsOf = (phone: Baresip, type: string, since: number): BaresipEvent[] => phone.events.slice(since).filter((e) => e.type === type);
 
-  /** `caller` dials `callee`'s DN and `callee` answers; the server's call id and both phones' call events. */
-  async function establish(caller: Baresip, callee: Baresip): Promise<{ callId: string; outgoing: BaresipEvent; incoming: BaresipEvent }> {
-    const [callerMark, calleeMark] = [caller.mark(), callee.mark()];
-    expect((await caller.dial(callee.dn)).ok).toBe(true);
-    const incoming = await callee.waitEvent('CALL_INCOMING', () => true, 5000, calleeMark);
-    expect((await callee.command('accept')).ok).toBe(true);
-    const outgoing = await caller.waitEvent('CALL_ESTABLISHED', () => true, 5000, callerMark);
-    await callee.waitEvent('CALL_ESTABLISHED', () => true, 5000, calleeMark);
-    const established = await apiEvent('EventEstablished', (e) => e.from === caller.dn && e.to === callee.dn);
-    return { callId: String(established.callId), outgoing, incoming };
-  }
-
-  /** Hangs up every call a phone still has (a failed test's), then waits for the server to have none. */
-  async function endAllCalls(): Promise<void> {
-    for (const phone of phones) {
-      for (let i = 0; i < 5 && (await phone.calls()).length > 0; i++) await phone.command('hangup');
-    }
-    const end = Date.now() + 5000;
-    while ((await calls()).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  }
-
   beforeAll(async () => {
-    const certs = makeCertificates({ server: ['DNS:localhost', 'IP:127.0.0.1'] });
-    const cert = certs.issued.server;
-    if (!cert) throw new Error('no server certificate');
-    server = await startServer({ tls: true, tserver: { 'sip-tls-cert': cert.cert, 'sip-tls-key': cert.key }, dns: DNS });
-    events = await EventStream.open(server.api);
-    const at = (port: number): { address: string; port: number } => ({ address: '127.0.0.1', port });
-    udp = await Baresip.start({ dn: '3101', transport: 'UDP', server: at(server.port) });
-    phones.push(udp);
-    tcp = await Baresip.start({ dn: '3102', transport: 'TCP', server: at(server.port) });
-    phones.push(tcp);
-    // baresip 1.0 does not check the server's certificate (see test/support/baresip.ts); the CA is given as a phone would be configured.
-    tls = await Baresip.start({ dn: '3103', transport: 'TLS', server: at(server.tlsPort), caFile: certs.ca });
-    phones.push(tls);
-    udp2 = await Baresip.start({ dn: '3104', transport: 'UDP', server: at(server.port) });
-    phones.push(udp2);
+    rig = await PhoneRig.start([
+      { dn: '3101', transport: 'UDP' },
+      { dn: '3102', transport: 'TCP' },
+      { dn: '3103', transport: 'TLS' },
+      { dn: '3104', transport: 'UDP' },
+    ]);
+    server = rig.server;
+    [udp, tcp, tls, udp2] = rig.phones as [Baresip, Baresip, Baresip, Baresip];
   });
 
   afterAll(async () => {
-    // Phones first, while the server can still take their un-REGISTER.
-    for (const phone of phones) await phone.stop();
-    events?.close();
-    await server?.stop();
+    await rig?.stop();
   });
 
-  const phoneMarks = new Map<Baresip, number>();
-  beforeEach(() => {
-    mark = events.events.length;
-    for (const phone of phones) phoneMarks.set(phone, phone.mark());
-  });
-
-  afterEach(async (ctx) => {
-    // BARESIP_DEBUG=1: what each phone saw in this test (its call events).
-    if (process.env.BARESIP_DEBUG) {
-      console.log([ctx.task.name, ...phones.map((p) => `  ${p.dn}/${p.transport}: ${p.eventSummary(phoneMarks.get(p))}`)].join('\n'));
-    }
-    await endAllCalls();
-  });
+  beforeEach(() => rig.beginTest());
+  afterEach(async (ctx) => rig.endTest(ctx.task.name));
 
   it('blind transfer from the phone: UDP calls TCP, TCP transfers it to TLS; REFER → 202, NOTIFY 100 then 200; the UDP phone is re-INVITEd with the TLS phone\'s session; the old call ends as transferred', async () => {
     const [a, b, c] = [udp, tcp, tls];

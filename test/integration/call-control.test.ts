@@ -1,9 +1,10 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { getHeaderValues, type SipMessage, type SipResponse } from '../../src/sip/message.js';
 import { parseNameAddr } from '../../src/sip/name-addr.js';
-import { EventStream, getJson, type ApiEvent } from '../support/api-client.js';
+import { getJson, type ApiEvent } from '../support/api-client.js';
 import { finishPeers } from '../support/call-peers.js';
-import { startServer, type RunningServer } from '../support/server-process.js';
+import { serverFixture } from '../support/server-fixture.js';
+import type { RunningServer } from '../support/server-process.js';
 import { SipPeer, type IncomingCall, type PeerCall, type PeerTransportName } from '../support/sip-peer.js';
 
 /*
@@ -48,15 +49,13 @@ async function post(api: string, path: string, body?: unknown): Promise<{ status
 describe.each(['UDP', 'TCP'] as PeerTransportName[])('call control over %s: hold, retrieve, transfer', (transport) => {
   const base = transport === 'UDP' ? 1100 : 2100;
   const [callerDn, calleeDn, targetDn] = [String(base + 1), String(base + 2), String(base + 3)];
+  const fx = serverFixture({ dns: Object.fromEntries([callerDn, calleeDn, targetDn].map((dn) => [dn, { type: 'extension', contact: '*' }])) });
   let server: RunningServer;
-  let events: EventStream;
   let caller: SipPeer;
   let callee: SipPeer;
   let target: SipPeer;
-  let mark: number;
 
-  const event = (name: string, match: (e: ApiEvent) => boolean = () => true): Promise<ApiEvent> =>
-    events.next((e) => e.event === name && match(e), 5000, mark);
+  const event = (name: string, match?: (e: ApiEvent) => boolean): Promise<ApiEvent> => fx.event(name, match);
 
   /** caller → callee, answered; the caller's INVITE carries `allow`. */
   async function establish(allow: { name: string; value: string }): Promise<{ call: PeerCall; incoming: IncomingCall; id: string }> {
@@ -69,20 +68,12 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('call control over %s: hold
     return { call, incoming, id: String(established.callId) };
   }
 
-  beforeAll(async () => {
-    server = await startServer({
-      dns: Object.fromEntries([callerDn, calleeDn, targetDn].map((dn) => [dn, { type: 'extension', contact: '*' }])),
-    });
-    events = await EventStream.open(server.api);
-  });
-
-  afterAll(async () => {
-    events.close();
-    expect(await server.stop()).toBe(0);
+  beforeAll(() => {
+    server = fx.server;
   });
 
   beforeEach(async () => {
-    mark = events.events.length;
+    fx.mark();
     caller = await SipPeer.start({ transport, user: callerDn });
     callee = await SipPeer.start({ transport, user: calleeDn });
     target = await SipPeer.start({ transport, user: targetDn });

@@ -7,6 +7,7 @@ import { parseMessage } from '../../src/sip/parser.js';
 import { isSipUri, parseUri } from '../../src/sip/uri.js';
 import { EventStream, getJson, type ApiEvent } from '../support/api-client.js';
 import { finishPeers } from '../support/call-peers.js';
+import { serverFixture } from '../support/server-fixture.js';
 import { startServer, type RunningServer } from '../support/server-process.js';
 import { branchOf, SipPeer, type IncomingCall, type PeerCall, type PeerTransportName } from '../support/sip-peer.js';
 
@@ -54,6 +55,13 @@ async function establish(caller: SipPeer, callee: SipPeer, serverPort: number, n
 describe.each(['UDP', 'TCP'] as PeerTransportName[])('calls between extensions over %s (SipPeer → server → SipPeer)', (transport) => {
   const callerDn = transport === 'UDP' ? '1001' : '2001';
   const calleeDn = transport === 'UDP' ? '1002' : '2002';
+  const fx = serverFixture({
+    dns: {
+      [callerDn]: { type: 'extension', contact: '*' },
+      [calleeDn]: { type: 'extension', contact: '*' },
+      '1003': { type: 'extension', contact: '*' },
+    },
+  });
   let server: RunningServer;
   let events: EventStream;
   let caller: SipPeer;
@@ -61,28 +69,16 @@ describe.each(['UDP', 'TCP'] as PeerTransportName[])('calls between extensions o
   let mark: number;
 
   /** The first event since this test began that matches. */
-  const event = (name: string, match: (e: ApiEvent) => boolean = () => true): Promise<ApiEvent> =>
-    events.next((e) => e.event === name && match(e), 5000, mark);
+  const event = (name: string, match?: (e: ApiEvent) => boolean): Promise<ApiEvent> => fx.event(name, match);
   const callState = async (id: unknown): Promise<{ status: number; body: CallView }> => getJson<CallView>(server.api, `/calls/${String(id)}`);
 
-  beforeAll(async () => {
-    server = await startServer({
-      dns: {
-        [callerDn]: { type: 'extension', contact: '*' },
-        [calleeDn]: { type: 'extension', contact: '*' },
-        '1003': { type: 'extension', contact: '*' },
-      },
-    });
-    events = await EventStream.open(server.api);
-  });
-
-  afterAll(async () => {
-    events.close();
-    expect(await server.stop()).toBe(0);
+  beforeAll(() => {
+    ({ server, events } = fx);
   });
 
   beforeEach(async () => {
-    mark = events.events.length;
+    fx.mark();
+    mark = fx.from;
     caller = await SipPeer.start({ transport, user: callerDn });
     callee = await SipPeer.start({ transport, user: calleeDn });
     await caller.register(server.port);

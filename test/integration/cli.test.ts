@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { getHeaderValues } from '../../src/sip/message.js';
 import { freePort } from '../support/ports.js';
-import { runCli, startServer } from '../support/server-process.js';
+import { runCli, startServer, type RunningServer } from '../support/server-process.js';
 import { SipPeer, type IncomingCall, type PeerCall } from '../support/sip-peer.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -134,6 +134,26 @@ async function callsUp(sipPort: number): Promise<{ peers: SipPeer[]; calls: UpCa
   return { peers, calls };
 }
 
+/**
+ * Two calls up on `server` while `stop` runs (it signals the server and asserts what it must);
+ * whatever happens, the server is killed if still running and the phones are closed.
+ */
+async function withCallsUp(server: RunningServer, stop: (calls: UpCall[]) => Promise<void>): Promise<void> {
+  const { peers, calls } = await callsUp(server.port);
+  try {
+    await stop(calls);
+  } finally {
+    if (server.proc.exitCode === null) await server.kill9();
+    for (const peer of peers) await peer.close();
+  }
+}
+
+/** The server exited 0 after `exited`, cleanly (nothing thrown, every line written). */
+async function expectExit0(server: RunningServer, exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>): Promise<void> {
+  expect(await exited, server.output()).toEqual({ code: 0, signal: null });
+  expectCleanExit(server.output());
+}
+
 /** Both parties of every call got a BYE that says why (the server's shutdown Reason). */
 async function expectReleasedWithReason(calls: UpCall[]): Promise<void> {
   for (const { call, incoming } of calls) {
@@ -225,24 +245,18 @@ describe('stopping the server', () => {
   // At info, the level it runs at, the registrar's "registered flow closed" for each TCP phone comes after the last line of run().
   it('SIGTERM to node with calls up: BYE with a Reason to both parties of each call, exit 0, nothing thrown after the log closes', async () => {
     const server = await startServer({ dns: DNS, logLevel: 'info' });
-    const { peers, calls } = await callsUp(server.port);
-    try {
+    await withCallsUp(server, async (calls) => {
       const exited = exitOf(server.proc);
       server.proc.kill('SIGTERM');
       await expectReleasedWithReason(calls);
-      expect(await exited, server.output()).toEqual({ code: 0, signal: null });
-      expectCleanExit(server.output());
+      await expectExit0(server, exited);
       expectCallRecords(join(server.dir, 'state.db'), 2);
-    } finally {
-      if (server.proc.exitCode === null) await server.kill9();
-      for (const peer of peers) await peer.close();
-    }
+    });
   });
 
   it('a second SIGINT while stopping (Ctrl-C reaches npm and node both) is logged and ignored: exit 0, calls released', async () => {
     const server = await startServer({ dns: DNS, logLevel: 'info' });
-    const { peers, calls } = await callsUp(server.port);
-    try {
+    await withCallsUp(server, async (calls) => {
       // The callee holds its BYE's answer, so the second SIGINT surely comes while the server is stopping.
       const held = calls[0]!.incoming.answerWith('BYE', 'manual');
       const exited = exitOf(server.proc);
@@ -252,19 +266,14 @@ describe('stopping the server', () => {
       await waitFor(() => server.output().includes('signal while stopping'), 'the second SIGINT to be logged', 5000);
       bye.respond(200);
       await expectReleasedWithReason(calls);
-      expect(await exited, server.output()).toEqual({ code: 0, signal: null });
-      expectCleanExit(server.output());
+      await expectExit0(server, exited);
       expectCallRecords(join(server.dir, 'state.db'), 2);
-    } finally {
-      if (server.proc.exitCode === null) await server.kill9();
-      for (const peer of peers) await peer.close();
-    }
+    });
   });
 
   it('Ctrl-C with socket workers (SIGINT to the server and its workers alike): the workers hold their connections until the calls are released', async () => {
     const server = await startServer({ dns: DNS, logLevel: 'info', tserver: { 'sip-tcp-workers': 2 } });
-    const { peers, calls } = await callsUp(server.port);
-    try {
+    await withCallsUp(server, async (calls) => {
       const workers = descendantsOf(server.proc.pid ?? 0).filter(([, cmd]) => cmd.includes('socket-worker'));
       expect(workers.length).toBe(2);
       const exited = exitOf(server.proc);
@@ -272,14 +281,10 @@ describe('stopping the server', () => {
       for (const [pid] of workers) process.kill(pid, 'SIGINT');
       server.proc.kill('SIGINT');
       await expectReleasedWithReason(calls);
-      expect(await exited, server.output()).toEqual({ code: 0, signal: null });
-      expectCleanExit(server.output());
+      await expectExit0(server, exited);
       expect(server.output()).toMatch(/"outcome":"stopped"/);
       expect(server.output()).not.toContain('socket worker exited');
-    } finally {
-      if (server.proc.exitCode === null) await server.kill9();
-      for (const peer of peers) await peer.close();
-    }
+    });
   });
 
   // `npm start` builds first (tsc): allow for it.

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventStream, getJson } from '../support/api-client.js';
+import { getJson, type EventStream } from '../support/api-client.js';
 import { SipPeer } from '../support/sip-peer.js';
-import { startServer, type RunningServer } from '../support/server-process.js';
+import { serverFixture, type ServerFixture } from '../support/server-fixture.js';
+import type { RunningServer } from '../support/server-process.js';
 
 const OFFER = 'v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n';
 const ANSWER = 'v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40002 RTP/AVP 0\r\n';
@@ -11,27 +12,54 @@ async function post(base: string, body: unknown): Promise<{ status: number; json
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
+const DNS = { '1001': { type: 'extension', contact: '*' }, '1002': { type: 'extension', contact: '*' } };
+
+/**
+ * For one describe block: the server and its events (serverFixture), with alice (1001, UDP)
+ * and bob (1002) registered before its tests and closed after them.
+ */
+function makeCallRig(opts: { tserver?: Record<string, unknown>; aliceT1?: number; bobTransport: 'UDP' | 'TCP' }): {
+  fx: ServerFixture;
+  readonly alice: SipPeer;
+  readonly bob: SipPeer;
+} {
+  const fx = serverFixture({ ...(opts.tserver ? { tserver: opts.tserver } : {}), dns: DNS });
+  const peers: SipPeer[] = [];
+  beforeAll(async () => {
+    peers.push(await SipPeer.start({ transport: 'UDP', user: '1001', ...(opts.aliceT1 ? { t1: opts.aliceT1 } : {}) }));
+    peers.push(await SipPeer.start({ transport: opts.bobTransport, user: '1002' }));
+    for (const p of peers) await p.register(fx.server.port);
+  });
+  afterAll(async () => {
+    for (const p of peers.splice(0)) await p.close();
+  });
+  const peer = (i: number): SipPeer => {
+    const p = peers[i];
+    if (!p) throw new Error('the phones are not up');
+    return p;
+  };
+  return {
+    fx,
+    get alice() {
+      return peer(0);
+    },
+    get bob() {
+      return peer(1);
+    },
+  };
+}
+
 /** Third-party call control over HTTP with the scripted peer as both phones (RFC 3725 flow I). */
 describe('MakeCall and ReleaseCall over HTTP', () => {
+  const rig = makeCallRig({ bobTransport: 'TCP' });
   let server: RunningServer;
   let events: EventStream;
   let alice: SipPeer;
   let bob: SipPeer;
 
-  beforeAll(async () => {
-    server = await startServer({ dns: { '1001': { type: 'extension', contact: '*' }, '1002': { type: 'extension', contact: '*' } } });
-    events = await EventStream.open(server.api);
-    alice = await SipPeer.start({ transport: 'UDP', user: '1001' });
-    bob = await SipPeer.start({ transport: 'TCP', user: '1002' });
-    await alice.register(server.port);
-    await bob.register(server.port);
-  });
-
-  afterAll(async () => {
-    events.close();
-    await alice.close();
-    await bob.close();
-    expect(await server.stop()).toBe(0);
+  beforeAll(() => {
+    ({ server, events } = rig.fx);
+    ({ alice, bob } = rig);
   });
 
   it('rings from, then connects it to to: from gets the ACK with to\'s answer; DELETE sends BYE to both', async () => {
@@ -131,25 +159,15 @@ describe('MakeCall and ReleaseCall over HTTP', () => {
  * T1 is 200 ms here, so the deadline is 3.2 s and `to` rings 5 s.
  */
 describe('MakeCall whose to rings past the ACK deadline of from', () => {
+  const rig = makeCallRig({ tserver: { 'sip-t1': 200 }, aliceT1: 200, bobTransport: 'UDP' });
   let server: RunningServer;
   let events: EventStream;
   let alice: SipPeer;
   let bob: SipPeer;
 
-  beforeAll(async () => {
-    server = await startServer({ tserver: { 'sip-t1': 200 }, dns: { '1001': { type: 'extension', contact: '*' }, '1002': { type: 'extension', contact: '*' } } });
-    events = await EventStream.open(server.api);
-    alice = await SipPeer.start({ transport: 'UDP', user: '1001', t1: 200 });
-    bob = await SipPeer.start({ transport: 'UDP', user: '1002' });
-    await alice.register(server.port);
-    await bob.register(server.port);
-  });
-
-  afterAll(async () => {
-    events.close();
-    await alice.close();
-    await bob.close();
-    expect(await server.stop()).toBe(0);
+  beforeAll(() => {
+    ({ server, events } = rig.fx);
+    ({ alice, bob } = rig);
   });
 
   it('from is ACKed with a held answer before to answers, then re-INVITEd with to\'s session; the call is established', async () => {

@@ -1,8 +1,9 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { getHeaderValues, type SipMessage } from '../../src/sip/message.js';
-import { EventStream, getJson, type ApiEvent } from '../support/api-client.js';
+import { getJson, type ApiEvent } from '../support/api-client.js';
 import { finishPeers } from '../support/call-peers.js';
-import { startServer, type RunningServer } from '../support/server-process.js';
+import { serverFixture } from '../support/server-fixture.js';
+import type { RunningServer } from '../support/server-process.js';
 import { SipPeer, type IncomingCall, type PeerCall } from '../support/sip-peer.js';
 
 /*
@@ -24,14 +25,19 @@ const one = (m: SipMessage, name: string): string => getHeaderValues(m, name)[0]
 const text = (m: SipMessage): string => m.body.toString('utf8');
 
 describe('blind transfer from a phone (REFER carried out by the server)', () => {
+  const fx = serverFixture({
+    dns: {
+      '5001': { type: 'extension', contact: '*' },
+      '5002': { type: 'extension', contact: '*' },
+      '5003': { type: 'extension', contact: '*' },
+    },
+  });
   let server: RunningServer;
-  let events: EventStream;
   let a: SipPeer;
   let b: SipPeer;
   let c: SipPeer;
-  let mark: number;
 
-  const event = (name: string, match: (e: ApiEvent) => boolean = () => true): Promise<ApiEvent> => events.next((e) => e.event === name && match(e), 5000, mark);
+  const event = (name: string, match?: (e: ApiEvent) => boolean): Promise<ApiEvent> => fx.event(name, match);
 
   /** A calls B, B answers: the established call as each side sees it. */
   async function establish(): Promise<{ atA: PeerCall; atB: IncomingCall; callId: string }> {
@@ -46,24 +52,12 @@ describe('blind transfer from a phone (REFER carried out by the server)', () => 
   const refer = (atB: IncomingCall, target: string): Promise<{ status: number }> =>
     atB.request('REFER', { headers: [{ name: 'Refer-To', value: target }, { name: 'Referred-By', value: '<sip:5002@127.0.0.1>' }] });
 
-  beforeAll(async () => {
-    server = await startServer({
-      dns: {
-        '5001': { type: 'extension', contact: '*' },
-        '5002': { type: 'extension', contact: '*' },
-        '5003': { type: 'extension', contact: '*' },
-      },
-    });
-    events = await EventStream.open(server.api);
-  });
-
-  afterAll(async () => {
-    events.close();
-    expect(await server.stop()).toBe(0);
+  beforeAll(() => {
+    server = fx.server;
   });
 
   beforeEach(async () => {
-    mark = events.events.length;
+    fx.mark();
     a = await SipPeer.start({ transport: 'UDP', user: '5001' });
     b = await SipPeer.start({ transport: 'UDP', user: '5002' });
     c = await SipPeer.start({ transport: 'TCP', user: '5003' });
