@@ -18,7 +18,7 @@ import { UaCore } from './dialog/ua-core.js';
 import { Directory } from './directory/directory.js';
 import { OosChecker } from './directory/oos-check.js';
 import { TrustedSources } from './directory/trusted-sources.js';
-import { RegisterAuth } from './registrar/register-auth.js';
+import { DigestAuth } from './registrar/digest-auth.js';
 import { Registrar } from './registrar/registrar.js';
 import { openStore, type Store } from './registrar/store.js';
 import { NonceManager } from './sip/digest.js';
@@ -163,7 +163,7 @@ export class SipServer {
     });
     const nonces = new NonceManager({ secret: randomBytes(32), now: () => this.clock.now(), random: randomBytes, lifetimeMs: 300_000 });
     // One digest realm and nonce store for REGISTER (401) and INVITE (407).
-    const auth = new RegisterAuth(t['sip-address'], nonces, t['sip-auth-algorithms']);
+    const auth = new DigestAuth(t['sip-address'], nonces, t['sip-auth-algorithms']);
     const access = { trusted: (address: string) => this.trusted.has(address), authFailed: (address: string) => this.guard.authFailed(address) };
     this.registrar = new Registrar(
       this.directory,

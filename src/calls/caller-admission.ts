@@ -1,5 +1,5 @@
 import type { Directory } from '../directory/directory.js';
-import type { RegisterAuth } from '../registrar/register-auth.js';
+import type { DigestAuth } from '../registrar/digest-auth.js';
 import type { SourceAccess } from '../registrar/registrar.js';
 import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
 import { parseNameAddr } from '../sip/name-addr.js';
@@ -16,7 +16,7 @@ export interface CallerAdmissionDeps {
   identifier: CallerIdentifier;
   /** Which sources are trusted (sip-trusted-peers, trunk / voip-service contacts), and where failed authentications are counted. */
   access: SourceAccess;
-  auth: RegisterAuth;
+  auth: DigestAuth;
 }
 
 /**

@@ -14,7 +14,7 @@ import { TypedEvents } from '../util/typed-events.js';
 import type { Binding } from './binding.js';
 import { contactDestination } from '../dialog/contact-destination.js';
 import { bindingTarget } from './contact-target.js';
-import { RegisterAuth } from './register-auth.js';
+import { DigestAuth } from './digest-auth.js';
 import type { RegistrarEvents } from './registrar-events.js';
 import type { RegistrationStore } from './store.js';
 
@@ -66,7 +66,7 @@ export class Registrar {
   constructor(
     private readonly directory: Directory,
     private readonly store: RegistrationStore,
-    private readonly auth: RegisterAuth,
+    private readonly auth: DigestAuth,
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly opts: RegistrarOptions,

@@ -1,6 +1,6 @@
 /**
  * Shared set-up for registrar, directory and OOS-check tests: real Directory, Registrar,
- * MemoryStore, RegisterAuth and NonceManager over a real TransactionLayer, with only the
+ * MemoryStore, DigestAuth and NonceManager over a real TransactionLayer, with only the
  * network (FakeTransport) and time (ManualClock) stood in for.
  */
 import { randomBytes } from 'node:crypto';
@@ -8,7 +8,7 @@ import { expect } from 'vitest';
 import { dnSchema, type DnOptions } from '../../../src/config/schema.js';
 import { Directory, type DnStateEvent } from '../../../src/directory/directory.js';
 import { MemoryStore } from '../../../src/registrar/memory-store.js';
-import { RegisterAuth } from '../../../src/registrar/register-auth.js';
+import { DigestAuth } from '../../../src/registrar/digest-auth.js';
 import type { RegisteredEvent, UnregisteredEvent } from '../../../src/registrar/registrar-events.js';
 import { Registrar } from '../../../src/registrar/registrar.js';
 import { NonceManager } from '../../../src/sip/digest.js';
@@ -75,7 +75,7 @@ export function world(
   const registrar = new Registrar(
     directory,
     store,
-    new RegisterAuth(REALM, nonces),
+    new DigestAuth(REALM, nonces),
     clock,
     silentLogger,
     { defaultExpiresS: DEFAULT_EXPIRES_S, minExpiresS: MIN_EXPIRES_S },

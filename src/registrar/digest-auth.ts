@@ -21,7 +21,7 @@ export type AuthKind = 'registrar' | 'proxy';
  * is the same 403 "Forbidden", and `decoy` gives a DN that does not exist (or may not be used
  * from there) the very same 401-then-403: from outside, a DN cannot be told from a bad password.
  */
-export class RegisterAuth {
+export class DigestAuth {
   constructor(
     private readonly realm: string,
     private readonly nonces: NonceManager,
