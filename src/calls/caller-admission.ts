@@ -1,3 +1,4 @@
+import { SipParseError } from '../util/errors.js';
 import type { Directory } from '../directory/directory.js';
 import type { DigestAuth } from '../registrar/digest-auth.js';
 import type { SourceAccess } from '../registrar/registrar.js';
@@ -57,7 +58,9 @@ function claimedUser(req: SipRequest): string | undefined {
   try {
     const user = userOf(parseNameAddr(getHeaderValues(req, 'from')[0] ?? '', 'From').uri);
     return user === '' ? undefined : user;
-  } catch {
-    return undefined;
+  } catch (err) {
+    // A From that does not parse names nobody (the request is refused as anonymous if untrusted).
+    if (err instanceof SipParseError) return undefined;
+    throw err;
   }
 }

@@ -1,3 +1,4 @@
+import { SipParseError } from '../util/errors.js';
 import { contactDestination } from '../dialog/contact-destination.js';
 import type { Directory } from '../directory/directory.js';
 import type { Registrar } from '../registrar/registrar.js';
@@ -69,7 +70,8 @@ function explicitPort(contact: string): boolean {
   try {
     const uri = parseUri(contact);
     return isSipUri(uri) && uri.port !== undefined;
-  } catch {
-    return false;
+  } catch (err) {
+    if (err instanceof SipParseError) return false;
+    throw err;
   }
 }

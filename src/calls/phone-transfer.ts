@@ -1,3 +1,4 @@
+import { SipParseError } from '../util/errors.js';
 import { OkRetransmitter } from '../dialog/ok-retransmitter.js';
 import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
 import { parseNameAddr } from '../sip/name-addr.js';
@@ -252,8 +253,9 @@ function referTarget(req: SipRequest): string | { status: number; reason: string
   let uri: string;
   try {
     uri = parseNameAddr(values[0] ?? '', 'Refer-To').uri;
-  } catch {
-    return { status: 400, reason: 'Bad Refer-To' };
+  } catch (err) {
+    if (err instanceof SipParseError) return { status: 400, reason: 'Bad Refer-To' };
+    throw err;
   }
   // Attended transfer (Refer-To with an embedded Replaces) is not carried out: say so.
   if (/\?.*replaces=/i.test(uri)) return { status: 501, reason: 'Attended Transfer Not Supported' };

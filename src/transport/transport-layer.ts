@@ -199,7 +199,9 @@ export class TransportLayer implements SipTransport {
     let via: ReturnType<typeof topVia> | undefined;
     try {
       via = topVia(res);
-    } catch {
+    } catch (err) {
+      // An unreadable Via: answer the source address and port (no rport needed to find it).
+      if (!(err instanceof SipParseError)) throw err;
       via = undefined;
     }
     const defaultPort = source.transport === 'TLS' ? 5061 : 5060;
