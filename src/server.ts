@@ -142,9 +142,11 @@ export class SipServer {
       this.log.child({ layer: 'transport' }),
     );
     this.ua = new UaCore(this.log.child({ layer: 'ua' }));
+    this.recovery = t['sip-enable-tcp-keep-alive'] ? new FlowRecovery({ transport: this.transport, clock: this.clock, log: this.log.child({ layer: 'flows' }) }) : undefined;
     this.transactions = new TransactionLayer({
       clock: this.clock,
       transport: this.transport,
+      ...(this.recovery ? { recovery: this.recovery } : {}),
       timers: { T1: t['sip-t1'], T2: t['sip-t2'], T4: t['sip-t4'], inviteTimeout: t['sip-invite-timeout'] * 1000 },
       log: this.log.child({ layer: 'transaction' }),
       onRequest: (tx, req) => this.ua.onRequest(tx, req),
@@ -175,17 +177,6 @@ export class SipServer {
       access,
     );
     this.ua.handle('REGISTER', (tx, req) => this.registrar.handleRegister(tx, req));
-    // The re-open goes first: the bookkeeping below (a store write per binding) must not delay it.
-    this.recovery = t['sip-enable-tcp-keep-alive']
-      ? new FlowRecovery({
-          transport: this.transport,
-          transactions: this.transactions,
-          clock: this.clock,
-          log: this.log.child({ layer: 'flows' }),
-          defer: (fn) => setImmediate(fn),
-        })
-      : undefined;
-    this.transport.events.on('connectionClosed', (e) => this.registrar.flowClosed(e.id));
     this.oos = new OosChecker({
       directory: this.directory,
       transactions: this.transactions,
@@ -259,7 +250,7 @@ export class SipServer {
             control,
             guard: this.guard,
             keepAliveOf: (conn) => conn.socket.keepAliveReadBack ?? this.keepAlive.readOrAsked(conn.socket),
-            options: { address: t['http-address'], port: t['http-port'], ...(t['http-token'] ? { token: t['http-token'] } : {}) },
+            options: { address: t['http-address'], port: t['http-port'], ...(t['http-token'] ? { token: t['http-token'] } : {}), defer: (fn) => setImmediate(fn) },
           })
         : undefined;
     this.api?.events.forward(this.calls.events, ['EventDialing', 'EventRinging', 'EventEstablished', 'EventHeld', 'EventRetrieved', 'EventReleased']);
@@ -340,8 +331,8 @@ export class SipServer {
   private logTransportEvents(): void {
     const ev = this.transport.events;
     const log = this.log.child({ layer: 'transport' });
-    ev.on('connectionOpened', (e) => log.debug(e, 'connection opened'));
-    ev.on('connectionClosed', (e) => log.debug(e, 'connection closed'));
+    ev.on('connectionOpened', ({ flow: _flow, ...e }) => log.debug(e, 'connection opened'));
+    ev.on('connectionClosed', ({ flow: _flow, ...e }) => log.debug(e, 'connection closed'));
     ev.on('connectionFailed', (e) => log.warn(e, 'connection failed'));
     ev.on('connectionRefused', (e) => log.warn(e, 'connection refused'));
     ev.on('messageDropped', (e) => log.info({ reason: e.reason, source: `${e.source.transport} ${e.source.address}:${e.source.port}` }, 'message dropped'));

@@ -51,6 +51,11 @@ export interface ApiOptions {
   token?: string;
   /** A WebSocket client with more than this many bytes unsent is dropped (default 1 MiB). */
   maxEventBacklogBytes?: number;
+  /**
+   * How event frames are put off to a later turn (the server: setImmediate), so that what
+   * happens in one turn goes out together after it; without it each is sent at once.
+   */
+  defer?: (fn: () => void) => void;
 }
 
 /** Everything the control API reads from, wired by the composition root. */

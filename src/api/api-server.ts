@@ -39,7 +39,7 @@ export class ApiServer {
 
   constructor(private readonly ctx: ApiContext) {
     this.auth = new BearerAuth(ctx.options.token);
-    this.events = new EventHub<WebSocket>(ctx.clock, ctx.log, ctx.options.maxEventBacklogBytes ?? DEFAULT_MAX_BACKLOG_BYTES);
+    this.events = new EventHub<WebSocket>(ctx.clock, ctx.log, ctx.options.maxEventBacklogBytes ?? DEFAULT_MAX_BACKLOG_BYTES, ctx.options.defer);
     addRoutes(this.router, ctx);
     if (ctx.calls) addCallRoutes(this.router, ctx.calls, ctx.makeCall, ctx.control);
     this.wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: 4096 });
@@ -82,6 +82,7 @@ export class ApiServer {
     }
     this.state = 'stopped';
     for (const off of this.unsubscribe.splice(0)) off();
+    this.events.flush();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     await Promise.all(this.events.all().map((ws) => this.closeClient(ws)));
     this.server.closeAllConnections();

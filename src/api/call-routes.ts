@@ -67,8 +67,8 @@ export function callView(call: Call): CallView {
     startedAt: isoTime(call.startedAt),
     answeredAt: call.answeredAt === undefined ? null : isoTime(call.answeredAt),
     legs: {
-      caller: { ...legView(legs.caller), flowId: call.a.tx?.source.flowId ?? call.a.outTx?.flow?.flowId ?? call.a.dialog?.destination.flowId ?? null },
-      callee: { ...legView(legs.callee), flowId: call.b.tx?.flow?.flowId ?? call.b.dialog?.destination.flowId ?? null },
+      caller: { ...legView(legs.caller), flowId: (call.a.tx?.source.flow ?? call.a.outTx?.flow?.flow ?? call.a.dialog?.destination.flow)?.id ?? null },
+      callee: { ...legView(legs.callee), flowId: (call.b.tx?.flow?.flow ?? call.b.dialog?.destination.flow)?.id ?? null },
     },
   };
 }

@@ -18,7 +18,10 @@ export const CLOSE_TOO_SLOW = 1013;
 export const DEFAULT_MAX_BACKLOG_BYTES = 1024 * 1024;
 
 /**
- * Fans events out to the WebSocket clients of GET /events, one JSON text frame each:
+ * Fans events out to the WebSocket clients of GET /events, one JSON text frame each, in the
+ * order published; with `defer`, the frames of one turn of the event loop are made and sent
+ * after it (a burst — 1,000 connections found dead together — costs the work that raised it
+ * nothing):
  * `{"event": name, "time": ISO, ...payload}` (a numeric `time` in the payload is the event's
  * Clock time; without one the hub stamps the current time).
  *
@@ -28,11 +31,14 @@ export const DEFAULT_MAX_BACKLOG_BYTES = 1024 * 1024;
  */
 export class EventHub<C extends EventClient = EventClient> {
   private readonly clients = new Set<C>();
+  /** Published and not yet sent (with `defer`): name, payload, and the time it was published. */
+  private queued: [string, unknown, number][] = [];
 
   constructor(
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly maxBacklogBytes = DEFAULT_MAX_BACKLOG_BYTES,
+    private readonly defer?: (fn: () => void) => void,
   ) {}
 
   get size(): number {
@@ -62,7 +68,20 @@ export class EventHub<C extends EventClient = EventClient> {
 
   publish(name: string, payload: unknown): void {
     if (this.clients.size === 0) return;
-    const frame = this.frame(name, payload);
+    if (!this.defer) return this.send(name, payload, this.clock.now());
+    if (this.queued.length === 0) this.defer(() => this.flush());
+    this.queued.push([name, payload, this.clock.now()]);
+  }
+
+  /** Sends what is queued now (before the clients are closed at shutdown). */
+  flush(): void {
+    const queued = this.queued;
+    this.queued = [];
+    for (const [name, payload, at] of queued) this.send(name, payload, at);
+  }
+
+  private send(name: string, payload: unknown, at: number): void {
+    const frame = this.frame(name, payload, at);
     for (const client of [...this.clients]) {
       if (client.readyState !== OPEN) continue;
       if (client.bufferedAmount > this.maxBacklogBytes) {
@@ -73,9 +92,9 @@ export class EventHub<C extends EventClient = EventClient> {
     }
   }
 
-  private frame(name: string, payload: unknown): string {
+  private frame(name: string, payload: unknown, at: number): string {
     const fields: Record<string, unknown> = typeof payload === 'object' && payload !== null ? { ...payload } : { value: payload };
-    const time = typeof fields.time === 'number' ? fields.time : this.clock.now();
+    const time = typeof fields.time === 'number' ? fields.time : at;
     delete fields.time;
     delete fields.event;
     return JSON.stringify({ event: name, time: isoTime(time), ...fields });

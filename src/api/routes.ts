@@ -24,9 +24,10 @@ export function addRoutes(router: Router, ctx: ApiContext): void {
     })
     .add('GET', '/connections', () => {
       const now = clock.now();
+      const active = transactions.activeByFlow();
       const json = transport.connections
         .all()
-        .map((c) => connectionView(c, keepAliveOf(c), transactions.activeClientTransactionsOnFlow(c.id).length, now));
+        .map((c) => connectionView(c, keepAliveOf(c), active.get(c) ?? 0, now));
       return { status: 200, json };
     })
     .add('GET', '/bans', () => ({ status: 200, json: (ctx.guard?.bans() ?? []).map((b) => ({ ...b, since: isoTime(b.since), until: isoTime(b.until) })) }))

@@ -13,7 +13,7 @@ import type { ClientTransaction, FinalInfo, ServerTransaction } from '../transac
 import { isReliable, type SipTransport, type Source, type TransportName } from '../transport/types.js';
 import type { Admission } from './caller-admission.js';
 import type { Clock } from '../util/clock.js';
-import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
+import { newCallId, newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { SipServerError } from '../util/errors.js';
 import { TypedEvents } from '../util/typed-events.js';
@@ -307,7 +307,6 @@ export class CallManager {
     const { body, contentType, displayName: display, maxForwards } = call.offer;
     const host = this.deps.contactFor(call.caller, target.destination.transport);
     const headers: SipHeader[] = [
-      { name: 'Via', value: `SIP/2.0/${target.destination.transport} placeholder;branch=${newBranch()}` },
       { name: 'Max-Forwards', value: String(Math.max(0, maxForwards - 1)) },
       { name: 'From', value: `${display !== undefined ? `${display} ` : ''}<${fromUri(call.caller, host)}>;tag=${newTag()}` },
       // A phone is addressed by its AOR, its Contact only in the Request-URI (SPEC §10); a trunk or
@@ -380,9 +379,8 @@ export class CallManager {
   }
 
   private established(call: Call, res: SipResponse, tx: ClientTransaction): void {
-    const flow = tx.flow;
-    const sentTo = flow ? { ...tx.destination, ...(flow.flowId !== undefined ? { flowId: flow.flowId } : {}) } : tx.destination;
-    call.b.dialog = Dialog.asUac(tx.request, res, sentTo, `<${this.deps.contactFor(call.caller, tx.destination.transport)}>`);
+    // The destination is pinned to the flow the INVITE went out on (client-transaction-base).
+    call.b.dialog = Dialog.asUac(tx.request, res, tx.destination, `<${this.deps.contactFor(call.caller, tx.destination.transport)}>`);
     call.b.allowsRefer = allowsRefer(res);
     // A transfer by re-INVITE sends its ACK later, with the transferee's answer.
     if (call.origin !== 'transfer') this.ackCallee(call);
@@ -409,7 +407,7 @@ export class CallManager {
       // MakeCall: `from` answered our offerless INVITE with an offer; its ACK carries the callee's answer.
       a.ackTimer?.cancel();
       const ack = a.dialog.createRequest('ACK', { body: res.body, ...(type !== undefined ? { contentType: type } : {}) });
-      this.deps.transport.sendRequest(ack, a.dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
+      this.deps.transactions.sendAck(ack, a.dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
       call.a.acked = true;
       if (res.body.length > 0) call.sdpTo.a = res.body;
     } else if (a.dialog) {
@@ -474,7 +472,7 @@ export class CallManager {
     if (!dialog || call.b.ack) return;
     const ack = dialog.createRequest('ACK', { cseq: 1, ...(body && body.length > 0 ? { body, contentType: 'application/sdp' } : {}) });
     call.b.ack = ack;
-    this.deps.transport.sendRequest(ack, dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
+    this.deps.transactions.sendAck(ack, dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
   }
 
   private async joinTransferee(call: Call, res: SipResponse): Promise<void> {
@@ -496,12 +494,12 @@ export class CallManager {
 
   /** Sends an ACK built by the caller on `dialog` (not a transaction: straight to the transport). */
   ackDirect(ack: SipRequest, dialog: Dialog): void {
-    this.deps.transport.sendRequest(ack, dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
+    this.deps.transactions.sendAck(ack, dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
   }
 
   /** The ACK for a 2xx to the INVITE with CSeq `cseq` on `dialog` (not a transaction: straight to the transport). */
   ack(dialog: Dialog, cseq: number): void {
-    this.deps.transport.sendRequest(dialog.createRequest('ACK', { cseq }), dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
+    this.deps.transactions.sendAck(dialog.createRequest('ACK', { cseq }), dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
   }
 
   /**
@@ -513,7 +511,7 @@ export class CallManager {
     const dialog = call.b.dialog;
     if (dialog && call.state !== 'released' && tagOf(getHeaderValues(res, 'to')[0] ?? '') === dialog.remoteTag) {
       const ack = call.b.ack;
-      if (ack) this.deps.transport.sendRequest(ack, dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not re-sent'));
+      if (ack) this.deps.transactions.sendAck(ack, dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not re-sent'));
       return;
     }
     this.ackAndBye(res, tx);
@@ -567,7 +565,7 @@ export class CallManager {
     const a = call.a;
     if (!a.dialog || a.acked) return;
     a.acked = true;
-    this.deps.transport.sendRequest(a.dialog.createRequest('ACK'), a.dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
+    this.deps.transactions.sendAck(a.dialog.createRequest('ACK'), a.dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
   }
 
   /** Answers the caller's INVITE; 18x and 2xx carry the callee's body. */

@@ -53,8 +53,8 @@ export class CallerIdentifier {
     if (claimed !== undefined && this.directory.get(claimed)?.options.contact === '*' && this.registrar.registeredAt(claimed, source)) {
       return { dn: claimed, presented: claimed };
     }
-    if (source.flowId !== undefined) {
-      const onFlow = this.registrar.dnsOnFlow(source.flowId);
+    if (source.flow !== undefined) {
+      const onFlow = this.registrar.dnsOnFlow(source.flow);
       const only = onFlow.length === 1 ? onFlow[0] : undefined;
       if (only !== undefined) return { dn: only, presented: only };
     }

@@ -5,7 +5,7 @@ import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { ClientTransaction, FinalInfo } from '../transaction/types.js';
 import type { TransportName } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
-import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
+import { newCallId, newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { causeOf, type Call } from './call.js';
 import { allowsRefer } from './sip-parties.js';
@@ -73,7 +73,6 @@ export class MakeCall {
       uri: origin.requestUri,
       version: SIP_VERSION,
       headers: [
-        { name: 'Via', value: `SIP/2.0/${transport} placeholder;branch=${newBranch()}` },
         { name: 'Max-Forwards', value: '70' },
         { name: 'From', value: `<sip:${encodeURIComponent(to)}@${host}>;tag=${call.a.tag}` },
         { name: 'To', value: `<${this.deps.aorFor(from)}>` },
@@ -124,9 +123,8 @@ export class MakeCall {
       this.deps.calls.release(call, cause, res.status, { by: info.local === false ? 'caller' : 'server' });
       return;
     }
-    const flow = tx.flow;
-    const sentTo = flow?.flowId !== undefined ? { ...tx.destination, flowId: flow.flowId } : tx.destination;
-    call.a.dialog = Dialog.asUac(tx.request, res, sentTo, `<${contact}>`);
+    // The destination is pinned to the flow the INVITE went out on (client-transaction-base).
+    call.a.dialog = Dialog.asUac(tx.request, res, tx.destination, `<${contact}>`);
     call.a.allowsRefer = allowsRefer(res);
     if (call.state === 'released') {
       // Released while `from` was ringing and it answered anyway: ACK and BYE (the call stays

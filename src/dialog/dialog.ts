@@ -2,7 +2,6 @@ import { cseqOf } from '../sip/cseq.js';
 import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { parseNameAddr, tagOf } from '../sip/name-addr.js';
 import type { Destination, Source, TransportName } from '../transport/types.js';
-import { newBranch } from '../util/ids.js';
 import { contactDestination } from './contact-destination.js';
 
 /**
@@ -67,18 +66,20 @@ export class Dialog {
       getHeaderValues(res, 'record-route').reverse(),
       contact,
       // While the flow the INVITE went on is open, keep using it (a firewall may allow only it).
-      sentTo.flowId !== undefined ? sentTo : (contactDestination(contact, sentTo.transport) ?? sentTo),
+      sentTo.flow !== undefined ? sentTo : (contactDestination(contact, sentTo.transport) ?? sentTo),
       cseqOf(req).seq,
       undefined,
       localContact,
     );
   }
 
-  /** A new in-dialog request (§12.2.1.1); ACK for a 2xx takes the INVITE's CSeq number. */
+  /**
+   * A new in-dialog request (§12.2.1.1); ACK for a 2xx takes the INVITE's CSeq number. No
+   * Via: the transaction layer writes it when the request is sent.
+   */
   createRequest(method: string, opts: { body?: Buffer; contentType?: string; headers?: SipHeader[]; cseq?: number } = {}): SipRequest {
     const seq = opts.cseq ?? (method === 'ACK' ? this.localSeq : ++this.localSeq);
     const headers: SipHeader[] = [
-      { name: 'Via', value: `SIP/2.0/${this.destination.transport} placeholder;branch=${newBranch()}` },
       { name: 'Max-Forwards', value: '70' },
       ...this.routeSet.map((value) => ({ name: 'Route', value })),
       { name: 'From', value: `${this.localUri};tag=${this.localTag}` },
@@ -149,6 +150,6 @@ function withoutTag(value: string): string {
  */
 function uasDestination(contact: string, source: Source): Destination {
   const d = contactDestination(contact, source.transport) ?? { transport: source.transport, address: source.address, port: source.port };
-  if (source.flowId !== undefined) d.flowId = source.flowId;
+  if (source.flow !== undefined) d.flow = source.flow;
   return d;
 }

@@ -3,7 +3,7 @@ import { aorUri } from '../sip/uri.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { Destination } from '../transport/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
-import { newBranch, newCallId, newTag } from '../util/ids.js';
+import { newCallId, newTag } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import type { Directory } from './directory.js';
 
@@ -174,7 +174,6 @@ export class OosChecker {
       uri: target.requestUri,
       version: SIP_VERSION,
       headers: [
-        { name: 'Via', value: `SIP/2.0/${target.destination.transport} ${host};branch=${newBranch()}` },
         { name: 'Max-Forwards', value: '70' },
         { name: 'From', value: `<sip:oos-check@${host}>;tag=${newTag()}` },
         { name: 'To', value: `<${to}>` },

@@ -5,6 +5,7 @@ import type { RegistrarEvents } from '../registrar/registrar-events.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import { TRANSACTION_KINDS, type TerminationReason } from '../transaction/types.js';
 import type { Connection } from '../transport/connection.js';
+import type { CloseCause } from '../transport/flow.js';
 import type { TransportEvents } from '../transport/transport-events.js';
 import type { TypedEvents } from '../util/typed-events.js';
 import type { Metrics } from './metrics.js';
@@ -35,12 +36,22 @@ const TERMINATION_REASONS: readonly TerminationReason[] = ['completed', 'timeout
 export type CloseCauseClass = 'remote-closed' | 'error' | 'unframeable' | 'stopping' | 'other';
 export const CLOSE_CAUSE_CLASSES: readonly CloseCauseClass[] = ['remote-closed', 'error', 'unframeable', 'stopping', 'other'];
 
-export function closeCauseClass(cause: string): CloseCauseClass {
-  if (cause === 'remote closed') return 'remote-closed';
-  if (cause.startsWith('error')) return 'error';
-  if (cause.startsWith('unframeable')) return 'unframeable';
-  if (cause === 'server stopping') return 'stopping';
-  return 'other';
+/** The label for how a flow ended (flow.ts): the socket errors are one class. */
+export function closeCauseClass(cause: CloseCause): CloseCauseClass {
+  switch (cause) {
+    case 'peer-closed':
+      return 'remote-closed';
+    case 'keepalive-timeout':
+    case 'reset':
+    case 'write-error':
+    case 'error':
+      return 'error';
+    case 'unframeable':
+    case 'stopping':
+      return cause;
+    case 'local':
+      return 'other';
+  }
 }
 
 /** A TransportError code as a label value; anything not shaped like one is "OTHER". */
@@ -100,7 +111,7 @@ export function transportMetrics(m: Metrics, transport: MetricSources['transport
   for (const t of BINDING_TRANSPORTS) dropped.inc({ transport: t }, 0);
   const offs = [
     transport.events.on('connectionOpened', (e) => opened.inc({ transport: e.transport, origin: e.origin })),
-    transport.events.on('connectionClosed', (e) => closed.inc({ transport: e.transport, cause_class: closeCauseClass(e.cause) })),
+    transport.events.on('connectionClosed', (e) => closed.inc({ transport: e.transport, cause_class: closeCauseClass(e.closedBy) })),
     transport.events.on('connectionFailed', (e) => failures.inc({ transport: e.transport, code: errorCodeLabel(e.code) })),
     transport.events.on('connectionRefused', (e) => refused.inc({ transport: e.transport })),
     transport.events.on('messageDropped', (e) => dropped.inc({ transport: e.source.transport })),

@@ -3,6 +3,8 @@
  * (RFC 3261 §10) and one row per call record. No behaviour here, so each maps straight onto a
  * store row (see sqlite-store.ts for the columns).
  */
+import type { Flow } from '../transport/flow.js';
+
 export type BindingTransport = 'UDP' | 'TCP' | 'TLS';
 
 /** 'live' while the connection the REGISTER came on is up; 'dead' once it is known gone. */
@@ -21,9 +23,11 @@ export interface Binding {
   transport: BindingTransport;
   /** Where the REGISTER came from. */
   source: { address: string; port: number };
+  /** The flow (TCP/TLS connection) the REGISTER arrived on; in memory only, never stored. */
+  flow?: Flow;
   /**
-   * The connection the REGISTER arrived on. Meaningful only inside the process that accepted
-   * it: bindings loaded at start-up carry the previous process's id, which names no flow.
+   * Its id, as stored and shown. Meaningful only inside the process that accepted it:
+   * bindings loaded at start-up carry the previous process's id, which names no flow.
    */
   flowId?: string;
   flowState: FlowState;

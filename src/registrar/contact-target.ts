@@ -14,9 +14,9 @@ export function bindingTarget(b: Binding): Destination | undefined {
   // NAT (or a Contact naming another host) from an untrusted source: where the REGISTER came
   // from — over UDP its very port (the NAT's mapping), over a stream the Contact's port there.
   const contact = named && b.natted ? { ...named, address: b.source.address, ...(b.transport === 'UDP' ? { port: b.source.port } : {}) } : named;
-  if (b.flowState === 'live' && b.flowId !== undefined) {
+  if (b.flowState === 'live' && b.flow !== undefined) {
     const at = contact ?? { address: b.source.address, port: b.source.port };
-    return { transport: b.transport, address: at.address, port: at.port, flowId: b.flowId };
+    return { transport: b.transport, address: at.address, port: at.port, flow: b.flow };
   }
   return contact;
 }

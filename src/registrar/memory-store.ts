@@ -77,8 +77,10 @@ export class MemoryStore implements Store {
   }
 }
 
+/** A copy without the flow: a store keeps what outlives the process, and a flow does not. */
 function copyBinding(b: Binding): Binding {
-  return { ...b, source: { ...b.source } };
+  const { flow: _flow, ...kept } = b;
+  return { ...kept, source: { ...b.source } };
 }
 
 /** Plain string order (matches SQLite's BINARY collation for ASCII keys). */

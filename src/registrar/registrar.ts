@@ -3,6 +3,7 @@ import { parseNameAddr, type NameAddr } from '../sip/name-addr.js';
 import { createResponse } from '../sip/response.js';
 import { isSipUri, parseUri } from '../sip/uri.js';
 import type { ServerTransaction } from '../transaction/types.js';
+import type { Flow, FlowListener } from '../transport/flow.js';
 import type { Directory } from '../directory/directory.js';
 import type { CheckTarget } from '../directory/oos-check.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
@@ -59,8 +60,10 @@ export class Registrar {
   readonly events: TypedEvents<RegistrarEvents>;
   /** Bindings by DN; an array, not a map by contact: a DN has one or a few, and there may be 100,000 DNs. */
   private readonly bindings = new Map<string, Binding[]>();
-  /** Live bindings by the connection their REGISTER came on, so a closed flow costs O(its bindings). */
-  private readonly byFlow = new Map<string, Binding[]>();
+  /** Live bindings by the flow their REGISTER came on, so a closed flow costs O(its bindings). */
+  private readonly byFlow = new Map<Flow, Binding[]>();
+  /** What every registered flow calls when it closes (one object for all of them). */
+  private readonly flowListener: FlowListener = { flowClosed: (flow) => this.flowClosed(flow) };
   private readonly expiryTimers = new Map<Binding, TimerHandle>();
 
   constructor(
@@ -85,6 +88,7 @@ export class Registrar {
     for (const stored of this.store.load(now)) {
       const b: Binding = { ...stored };
       delete b.flowId;
+      delete b.flow;
       if (b.transport !== 'UDP') b.flowState = 'dead';
       // A DN removed from the config, or one that now has a fixed contact, keeps no bindings.
       if (this.directory.get(b.aor)?.options.contact !== '*') {
@@ -126,9 +130,9 @@ export class Registrar {
     return best && destination && { requestUri: best.contact, destination };
   }
 
-  /** The DNs registered on the connection `flowId` while it lives. */
-  dnsOnFlow(flowId: string): string[] {
-    return [...new Set((this.byFlow.get(flowId) ?? []).map((b) => b.aor))];
+  /** The DNs registered on `flow` while it lives. */
+  dnsOnFlow(flow: Flow): string[] {
+    return [...new Set((this.byFlow.get(flow) ?? []).map((b) => b.aor))];
   }
 
   /**
@@ -137,9 +141,9 @@ export class Registrar {
    * address and port it registered from or (unless natted) names in its Contact — UDP, or a
    * connection the server opened to the phone.
    */
-  registeredAt(dn: string, source: { transport: string; address: string; port: number; flowId?: string }): boolean {
+  registeredAt(dn: string, source: { transport: string; address: string; port: number; flow?: Flow }): boolean {
     return (this.bindings.get(dn) ?? []).some((b) => {
-      if (source.flowId !== undefined && b.flowId === source.flowId && b.flowState === 'live') return true;
+      if (source.flow !== undefined && b.flow === source.flow && b.flowState === 'live') return true;
       if (b.transport !== source.transport) return false;
       if (b.source.address === source.address && b.source.port === source.port) return true;
       // A natted binding's Contact is known not to be where the phone is: it vouches for nobody.
@@ -149,11 +153,12 @@ export class Registrar {
     });
   }
 
-  /** The connection `flowId` is gone: bindings on it are reached at their Contact from now on. */
-  flowClosed(flowId: string): void {
-    const onFlow = this.byFlow.get(flowId);
+  /** `flow` is gone: bindings on it are reached at their Contact from now on. */
+  private flowClosed(flow: Flow): void {
+    const onFlow = this.byFlow.get(flow);
     if (!onFlow) return;
-    this.byFlow.delete(flowId);
+    this.byFlow.delete(flow);
+    const flowId = flow.id;
     for (const b of onFlow) {
       // In memory only: a store write per closed connection would hold up the re-opens when
       // many connections die at once, and stored stream bindings are loaded as dead anyway.
@@ -237,7 +242,10 @@ export class Registrar {
       flowState: 'live',
       registeredAt: old?.registeredAt ?? now,
     };
-    if (src.flowId !== undefined) b.flowId = src.flowId;
+    if (src.flow !== undefined) {
+      b.flow = src.flow;
+      b.flowId = src.flow.id;
+    }
     if (!this.access.trusted(src.address) && contactDestination(c.contact, src.transport)?.address !== src.address) b.natted = true;
     const q = c.na.params.get('q');
     if (q) b.q = Number(q);
@@ -308,10 +316,17 @@ export class Registrar {
     if (!list) this.bindings.set(b.aor, [b]);
     else if (at >= 0) list[at] = b;
     else list.push(b);
-    if (b.flowId !== undefined && b.flowState === 'live') {
-      const onFlow = this.byFlow.get(b.flowId);
-      if (!onFlow) this.byFlow.set(b.flowId, [b]);
-      else if (!onFlow.includes(b)) onFlow.push(b);
+    const flow = b.flow;
+    if (flow !== undefined && b.flowState === 'live') {
+      const onFlow = this.byFlow.get(flow);
+      if (onFlow) {
+        if (!onFlow.includes(b)) onFlow.push(b);
+      } else if (flow.state === 'open') {
+        this.byFlow.set(flow, [b]);
+        flow.onClose(this.flowListener);
+      } else {
+        b.flowState = 'dead'; // it closed while the REGISTER was being handled
+      }
     }
     this.expiryTimers.set(
       b,
@@ -335,12 +350,15 @@ export class Registrar {
   }
 
   private unindexFlow(b: Binding): void {
-    if (b.flowId === undefined) return;
-    const onFlow = this.byFlow.get(b.flowId);
+    const flow = b.flow;
+    if (flow === undefined) return;
+    const onFlow = this.byFlow.get(flow);
     const i = onFlow?.indexOf(b) ?? -1;
     if (!onFlow || i < 0) return;
     onFlow.splice(i, 1);
-    if (onFlow.length === 0) this.byFlow.delete(b.flowId);
+    if (onFlow.length > 0) return;
+    this.byFlow.delete(flow);
+    flow.offClose(this.flowListener);
   }
 
   private unschedule(b: Binding): void {

@@ -1,6 +1,6 @@
 import { SipParseError } from '../util/errors.js';
 import { HOST, isDigits, TOKEN } from './char-classes.js';
-import { getHeader, getHeaderValues, type SipMessage } from './message.js';
+import { canonicalHeaderName, getHeader, getHeaderValues, splitHeaderList, type SipMessage } from './message.js';
 import { formatParams, parseParams, type Params } from './params.js';
 
 /** One Via header value (RFC 3261 §20.42, RFC 3581 rport). */
@@ -105,6 +105,34 @@ export function topVia(msg: SipMessage): Via {
   const v = getHeader(msg, 'via');
   if (v === undefined) throw new SipParseError('Missing Via header');
   return parseVia(v);
+}
+
+/** The top Via, parsed; undefined when there is none, SipParseError when it is malformed. */
+export function parseTopVia(msg: SipMessage): Via | undefined {
+  const v = getHeader(msg, 'via');
+  return v === undefined ? undefined : parseVia(v);
+}
+
+/**
+ * Puts `via` in place of the top Via (the first value of the first Via line, keeping any
+ * further values on that line), or in front of all headers when the message has none.
+ */
+export function replaceTopVia(msg: SipMessage, via: Via): void {
+  const value = formatVia(via);
+  const idx = msg.headers.findIndex((h) => canonicalHeaderName(h.name) === 'via');
+  const h = msg.headers[idx];
+  if (!h) {
+    msg.headers.unshift({ name: 'Via', value });
+    return;
+  }
+  const values = splitHeaderList(h.value);
+  values[0] = value;
+  msg.headers[idx] = { name: h.name, value: values.join(', ') };
+}
+
+/** A sent-by host without the brackets of an IPv6 reference. */
+export function unbracket(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
 export function allVias(msg: SipMessage): Via[] {

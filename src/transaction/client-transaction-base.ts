@@ -1,20 +1,26 @@
 import type { SipRequest, SipResponse } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
+import type { Flow, FlowListener } from '../transport/flow.js';
 import { isReliable, type Destination, type SendResult, type Source } from '../transport/types.js';
 import { TransportError } from '../util/errors.js';
+import { hostPort } from '../util/host-port.js';
+import { FLOW_DIED, REOPEN_FAILED } from './flow-recovery.js';
 import { TransactionBase, type TransitionTable } from './transaction-base.js';
 import { toTransportError, TransactionError } from './transaction-error.js';
-import type { ClientTransaction, ClientTransactionUser, FinalInfo, TransactionContext } from './types.js';
+import type { ClientTransaction, ClientTransactionUser, FinalInfo, TerminationReason, TransactionContext } from './types.js';
 
 /**
  * What INVITE and non-INVITE client transactions share: the request and where it goes, the
- * flow it went out on, sending with failure handling, resend(), and handing the final
- * response — received or made up locally — to the user exactly once.
+ * flow it went out on (and what it does when that flow dies), sending with failure
+ * handling, resend(), and handing the final response — received or made up locally — to
+ * the user exactly once.
  */
-export abstract class ClientTransactionBase<S extends string> extends TransactionBase<S> implements ClientTransaction {
+export abstract class ClientTransactionBase<S extends string> extends TransactionBase<S> implements ClientTransaction, FlowListener {
   abstract override readonly kind: 'invite-client' | 'non-invite-client';
   private dest: Destination;
   private sentOn: SendResult | undefined;
+  /** The flow this transaction listens to: the one its request last went out on. */
+  private followed: Flow | undefined;
   private last: SipRequest;
   private finalDelivered = false;
 
@@ -82,6 +88,71 @@ export abstract class ClientTransactionBase<S extends string> extends Transactio
     this.onSendFailure(error, this.last);
   }
 
+  /**
+   * The keep-alive path, from here on (SPEC §5.3; flow.ts for how a flow is found dead).
+   * The flow this transaction's request went out on has died. Nothing to do if keep-alive
+   * recovery is off or the server is stopping, or if the final response is already in (a
+   * dead flow only matters to a transaction that still waits). Else:
+   *   - its TU asked for no re-open (`voip-service`, SPEC §5.4): it fails at once with a
+   *     local 503 (FLOW_DIED), and the TU fails over by its own rules;
+   *   - otherwise it opens a new flow to its destination — the far end's listening address
+   *     (a phone's Contact, not the port it connected from), same transport, TLS as a client,
+   *     bounded by sip-tcp-connect-timeout — and re-sends its last request unchanged (same
+   *     branch, same CSeq: the far end sees a retransmission, never a second call); it then
+   *     follows the new flow, and its timers run on as before;
+   *   - when no flow can be opened it fails with a local 503 (REOPEN_FAILED), and the TU —
+   *     the call manager — releases the call (CANCEL or BYE with a Reason to the other leg,
+   *     EventReleased cause `stale-connection-reopen-failed`).
+   * Each outcome goes to the report of the dead flow (flow-recovery.ts: log line and events).
+   */
+  flowClosed(flow: Flow): void {
+    if (flow !== this.followed) return;
+    this.followed = undefined;
+    const recovery = this.ctx.recovery;
+    if (!recovery?.acting || !this.active) return;
+    const report = recovery.join(flow, this);
+    if (!this.reopen) {
+      this.failFlow(new TransportError(FLOW_DIED, 'connection died; no re-open for this destination (voip-service)'));
+      report.refused(this);
+      return;
+    }
+    const { flow: _dead, ...dest } = this.dest;
+    const startedAt = this.ctx.clock.now();
+    this.ctx.transport.openFlow(dest).then(
+      async (fresh) => {
+        if (!this.active) return report.skipped(this, dest, startedAt, { flow: fresh });
+        try {
+          await this.resend({ ...dest, flow: fresh });
+          report.resent(this, dest, startedAt, fresh);
+        } catch (err) {
+          // resend() has failed the transaction itself (local 503).
+          report.resent(this, dest, startedAt, fresh, err);
+        }
+      },
+      (err: unknown) => {
+        const reason = err instanceof Error ? err.message : String(err);
+        if (!this.active) return report.skipped(this, dest, startedAt, { reason });
+        this.failFlow(new TransportError(REOPEN_FAILED, `stale connection could not be re-opened to ${hostPort(dest.address, dest.port)}: ${reason}`, { cause: err }));
+        report.reopenFailed(this, dest, startedAt, reason);
+      },
+    );
+  }
+
+  /** Listens to the flow the request went out on (and no longer to the one before). */
+  private follow(flow: Flow | undefined): void {
+    if (flow === this.followed) return;
+    this.followed?.offClose(this);
+    this.followed = undefined;
+    if (!flow || !this.ctx.recovery || this.terminated) return;
+    this.followed = flow;
+    flow.onClose(this);
+  }
+
+  protected override terminate(reason: TerminationReason): void {
+    super.terminate(reason);
+    this.follow(undefined);
+  }
+
   /** §9.1 hook; only the INVITE client transaction acts on it. */
   noteCancelSent(): void {
     this.ignore('noteCancelSent');
@@ -98,9 +169,9 @@ export abstract class ClientTransactionBase<S extends string> extends Transactio
     try {
       const result = await this.ctx.transport.sendRequest(msg, this.dest);
       this.sentOn = result;
-      this.ctx.onSentOn?.(this, result.flowId);
+      this.follow(result.flow);
       // Later sends of this transaction (the ACK, retransmissions) stay on this flow (§17.1.1.3).
-      if (result.flowId !== undefined) this.dest = { ...this.dest, flowId: result.flowId };
+      if (result.flow !== undefined) this.dest = { ...this.dest, flow: result.flow };
       return result;
     } catch (err) {
       const error = toTransportError(err);

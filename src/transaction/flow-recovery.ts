@@ -1,17 +1,12 @@
 import { getHeaderValues } from '../sip/message.js';
 import { topVia } from '../sip/via.js';
+import type { CloseCause, Flow, StreamTransport } from '../transport/flow.js';
 import type { TransportEvents } from '../transport/transport-events.js';
-import type { TransportLayer } from '../transport/transport-layer.js';
-import type { Destination, TransportName } from '../transport/types.js';
-
-type StreamName = Exclude<TransportName, 'UDP'>;
+import type { Destination } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
-import { TransportError } from '../util/errors.js';
 import { hostPort } from '../util/host-port.js';
 import type { Logger } from '../util/logger.js';
-import { ReportQueue, type Defer } from '../util/report-queue.js';
 import { TypedEvents } from '../util/typed-events.js';
-import type { TransactionLayer } from './transaction-layer.js';
 import type { ClientTransaction } from './types.js';
 
 /** A client transaction as the events name it. */
@@ -22,15 +17,19 @@ export interface TransactionRef {
 }
 
 /**
- * How a connection was found dead: `keepalive-timeout` (ETIMEDOUT: keep-alive probes or
- * TCP_USER_TIMEOUT unanswered), `reset` (RST), `write-error`, `error` (any other socket
- * error), `peer-closed` (FIN), or `local` (the server closed it, e.g. unframeable input).
+ * How a connection was found dead, as the events say it: `keepalive-timeout` (ETIMEDOUT:
+ * keep-alive probes or TCP_USER_TIMEOUT unanswered), `reset` (RST), `write-error`, `error`
+ * (any other socket error), `peer-closed` (FIN), or `local` (the server closed it).
  */
 export type DetectedBy = 'keepalive-timeout' | 'reset' | 'write-error' | 'error' | 'peer-closed' | 'local';
 
+export function detectedBy(cause: CloseCause): DetectedBy {
+  return cause === 'unframeable' || cause === 'stopping' ? 'local' : cause;
+}
+
 interface ConnectionFacts {
   connectionId: string;
-  transport: StreamName;
+  transport: StreamTransport;
   /** address:port of the far end of the dead connection. */
   remote: string;
   detectedBy: DetectedBy;
@@ -47,194 +46,202 @@ export interface FlowRecoveryEvents extends Record<string, unknown> {
   ConnectionReopenFailed: ConnectionFacts & { destination: string; reason: string; reopenMs: number; failed: TransactionRef[] };
 }
 
-export interface FlowRecoveryDeps {
-  transport: Pick<TransportLayer, 'openConnection'> & { events: TypedEvents<TransportEvents> };
-  transactions: Pick<TransactionLayer, 'activeClientTransactionsOnFlow'>;
-  clock: Clock;
-  log: Logger;
-  /** How reports are put off to a later turn (the server: setImmediate). */
-  defer: Defer;
-}
-
-/**
- * Reports (log lines, events) wait for the re-opens in flight, but no longer than this after
- * the last re-open started or finished: a connect that hangs does not hold them up.
- */
-export const REPORT_MAX_WAIT_MS = 20;
-
 /** The TransportError a transaction fails with when its connection could not be re-opened. */
 export const REOPEN_FAILED = 'REOPEN_FAILED';
 /** … when its TU asked for no re-open (voip-service) and its connection died. */
 export const FLOW_DIED = 'FLOW_DIED';
 
-export function detectedBy(e: TransportEvents['connectionClosed']): DetectedBy {
-  switch (e.errorCode) {
-    case 'ETIMEDOUT':
-      return 'keepalive-timeout';
-    case 'ECONNRESET':
-      return 'reset';
-    case 'EPIPE':
-      return 'write-error';
-    case undefined:
-      return e.cause === 'remote closed' || e.cause === 'closed' ? 'peer-closed' : 'local';
-    default:
-      return 'error';
+export interface FlowRecoveryDeps {
+  transport: { events: TypedEvents<TransportEvents> };
+  clock: Clock;
+  log: Logger;
+}
+
+/**
+ * Re-open and re-send (SPEC §5.3), on when `sip-enable-tcp-keep-alive` is. The doing is the
+ * client transaction's own (client-transaction-base.ts, `flowClosed`): it follows the flow it
+ * sent on, and when that dies while it waits for a final response it re-opens to its
+ * destination and re-sends, or fails. This is what they share: whether to act at all (not
+ * while the server stops), and the report of each dead connection — a log line and the
+ * `Connection*` events (and so metrics and /events), as things happen:
+ *   - `ConnectionStale` once per connection, when the transport reports it closed — after
+ *     every transaction waiting on it has joined (flow.ts gives the order) and started its
+ *     re-open;
+ *   - per destination the transactions re-opened to, `ConnectionReopened` or
+ *     `ConnectionReopenFailed` once every one of them is through; the transactions whose TU
+ *     asked for no re-open (voip-service) in one `ConnectionReopenFailed` of their own.
+ */
+export class FlowRecovery {
+  readonly events: TypedEvents<FlowRecoveryEvents>;
+  private stopping = false;
+  /** Flows whose close listeners are running: transactions join until the transport's report. */
+  private readonly dying = new Map<Flow, DeadFlow>();
+
+  constructor(private readonly deps: FlowRecoveryDeps) {
+    this.events = new TypedEvents<FlowRecoveryEvents>((err, name) => deps.log.error({ err, event: name }, 'flow recovery listener failed'));
+    deps.transport.events.on('connectionClosed', (e) => this.closed(e));
   }
+
+  /** False once the server stops: its own closes are not recovered from. */
+  get acting(): boolean {
+    return !this.stopping;
+  }
+
+  stop(): void {
+    this.stopping = true;
+  }
+
+  /** A transaction waiting on `flow` found it dead; its outcome goes into the returned report. */
+  join(flow: Flow, tx: ClientTransaction): FlowDeathReport {
+    let dead = this.dying.get(flow);
+    if (!dead) {
+      dead = new DeadFlow(flow, this.deps, this.events);
+      this.dying.set(flow, dead);
+    }
+    dead.active.push(tx);
+    return dead;
+  }
+
+  /** Step 3 of flow.ts: the connection is reported closed, with every transaction that joined. */
+  private closed(e: TransportEvents['connectionClosed']): void {
+    const dead = this.dying.get(e.flow) ?? (this.stopping ? undefined : new DeadFlow(e.flow, this.deps, this.events));
+    this.dying.delete(e.flow);
+    dead?.stale();
+  }
+}
+
+/** What a transaction tells the report of its dead flow. */
+export interface FlowDeathReport {
+  /** Its TU asked for no re-open; it failed with FLOW_DIED. */
+  refused(tx: ClientTransaction): void;
+  /** It re-opened to `dest`: re-sent on `flow`, or failed there (`err`: the re-send's). */
+  resent(tx: ClientTransaction, dest: Destination, startedAt: number, flow: Flow, err?: unknown): void;
+  /** It could not re-open to `dest`, for `reason`; it failed with REOPEN_FAILED. */
+  reopenFailed(tx: ClientTransaction, dest: Destination, startedAt: number, reason: string): void;
+  /**
+   * It got its final response (or timed out) while the re-open to `dest` was under way, which
+   * gave `flow` or failed for `reason`: nothing to re-send, nothing to fail.
+   */
+  skipped(tx: ClientTransaction, dest: Destination, startedAt: number, outcome: { flow?: Flow; reason?: string }): void;
+}
+
+interface DestinationGroup {
+  destination: string;
+  startedAt: number;
+  waiting: number;
+  resent: ClientTransaction[];
+  failed: ClientTransaction[];
+  resendFailures: { tx: ClientTransaction; err: unknown }[];
+  flow?: Flow;
+  reason?: string;
+}
+
+class DeadFlow implements FlowDeathReport {
+  readonly active: ClientTransaction[] = [];
+  private facts: ConnectionFacts | undefined;
+  private logger: Logger | undefined;
+  private readonly groups = new Map<string, DestinationGroup>();
+  private readonly refusedTxs: ClientTransaction[] = [];
+
+  constructor(
+    private readonly flow: Flow,
+    private readonly deps: FlowRecoveryDeps,
+    private readonly events: TypedEvents<FlowRecoveryEvents>,
+  ) {}
+
+  refused(tx: ClientTransaction): void {
+    this.refusedTxs.push(tx);
+  }
+
+  resent(tx: ClientTransaction, dest: Destination, startedAt: number, flow: Flow, err?: unknown): void {
+    const g = this.group(dest, startedAt);
+    g.flow ??= flow;
+    if (err === undefined) g.resent.push(tx);
+    else g.resendFailures.push({ tx, err });
+    this.done(g);
+  }
+
+  reopenFailed(tx: ClientTransaction, dest: Destination, startedAt: number, reason: string): void {
+    const g = this.group(dest, startedAt);
+    g.reason ??= reason;
+    g.failed.push(tx);
+    this.done(g);
+  }
+
+  skipped(_tx: ClientTransaction, dest: Destination, startedAt: number, outcome: { flow?: Flow; reason?: string }): void {
+    const g = this.group(dest, startedAt);
+    if (outcome.flow) g.flow ??= outcome.flow;
+    if (outcome.reason !== undefined) g.reason ??= outcome.reason;
+    this.done(g);
+  }
+
+  /** `ConnectionStale`, then what is already through (nothing, unless a TU refused re-open). */
+  stale(): void {
+    const { flow } = this;
+    const time = this.deps.clock.now();
+    this.facts = {
+      connectionId: flow.id,
+      transport: flow.transport,
+      remote: hostPort(flow.remoteAddress, flow.remotePort),
+      detectedBy: detectedBy(flow.closedBy ?? 'peer-closed'),
+      cause: flow.closeReason ?? 'closed',
+      time,
+    };
+    const n = this.active.length;
+    this.log().warn({ cause: this.facts.cause, active: n, detectedAt: time }, n > 0 ? 'connection died with transactions waiting: re-opening' : 'connection died');
+    this.events.emit('ConnectionStale', { ...this.facts, active: this.active.map(refOf) });
+    for (const g of this.groups.values()) this.done(g);
+    if (this.refusedTxs.length === 0) return;
+    const first = this.refusedTxs[0]?.destination;
+    const destination = first ? hostPort(first.address, first.port) : this.facts.remote;
+    const reason = 'connection died; no re-open for this destination (voip-service)';
+    this.events.emit('ConnectionReopenFailed', { ...this.facts, destination, reason, reopenMs: 0, failed: this.refusedTxs.map(refOf) });
+  }
+
+  private group(dest: Destination, startedAt: number): DestinationGroup {
+    const destination = hostPort(dest.address, dest.port);
+    const key = `${dest.transport} ${destination}`;
+    let g = this.groups.get(key);
+    if (!g) {
+      const waiting = this.active.filter((tx) => tx.reopen && sameDestination(tx.destination, dest)).length;
+      g = { destination, startedAt, waiting, resent: [], failed: [], resendFailures: [] };
+      this.groups.set(key, g);
+    }
+    g.waiting--;
+    return g;
+  }
+
+  /** Reports a destination once all its transactions are through and the connection was reported stale. */
+  private done(g: DestinationGroup): void {
+    const facts = this.facts;
+    if (!facts || g.waiting > 0) return;
+    g.waiting = Number.POSITIVE_INFINITY; // reported: never again
+    const { destination } = g;
+    const reopenMs = this.deps.clock.now() - g.startedAt;
+    const log = this.log();
+    if (g.reason !== undefined) {
+      log.error({ destination, reason: g.reason, reopenMs }, 'could not re-open the connection: its transactions fail');
+      this.events.emit('ConnectionReopenFailed', { ...facts, destination, reason: g.reason, reopenMs, failed: g.failed.map(refOf) });
+      return;
+    }
+    for (const { tx, err } of g.resendFailures) log.warn({ err, branch: refOf(tx).branch }, 're-send on the new connection failed');
+    const newConnectionId = g.flow?.id ?? '';
+    log.info({ destination, newConnection: newConnectionId, reopenMs, resent: g.resent.length }, 'connection re-opened, requests re-sent');
+    this.events.emit('ConnectionReopened', { ...facts, destination, newConnectionId, reopenMs, resent: g.resent.map(refOf) });
+  }
+
+  /** The child logger is made only when a line is written. */
+  private log(): Logger {
+    const f = this.flow;
+    this.logger ??= this.deps.log.child({ connection: f.id, remote: hostPort(f.remoteAddress, f.remotePort), transport: f.transport, detectedBy: detectedBy(f.closedBy ?? 'peer-closed') });
+    return this.logger;
+  }
+}
+
+function sameDestination(a: Destination, b: Destination): boolean {
+  return a.transport === b.transport && a.address === b.address && a.port === b.port;
 }
 
 function refOf(tx: ClientTransaction): TransactionRef {
   return { method: tx.request.method, branch: topVia(tx.request).params.get('branch') ?? '', callId: getHeaderValues(tx.request, 'call-id')[0] ?? '' };
-}
-
-/**
- * Re-open and re-send (SPEC §5.3), on when `sip-enable-tcp-keep-alive` is: when a TCP/TLS
- * connection dies, every client transaction still waiting on it for a final response is
- * re-sent — its last request, unchanged — on a new connection to the same destination
- * (same transport; TLS as a client), opened at once. The destination is the transaction's:
- * the far end's listening address (a registered phone's Contact, not the port it connected
- * from). Transactions whose TU said `reopen: false` fail with a transport error instead;
- * when the new connection cannot be opened, all of them do (code REOPEN_FAILED), and the TU
- * (the call manager) releases the call. A dead connection with no transaction waiting is
- * only reported: the next request opens a new one.
- *
- * What is reported (log lines, the Connection* events and so metrics and /events) goes out
- * once the re-opens in flight are done, in order, each event with the time it describes: when
- * many connections are found dead at once, every re-open starts before any is reported.
- */
-export class FlowRecovery {
-  readonly events: TypedEvents<FlowRecoveryEvents>;
-  private readonly reports: ReportQueue;
-  private stopping = false;
-
-  constructor(private readonly deps: FlowRecoveryDeps) {
-    this.events = new TypedEvents<FlowRecoveryEvents>((err, name) => deps.log.error({ err, event: name }, 'flow recovery listener failed'));
-    this.reports = new ReportQueue({
-      clock: deps.clock,
-      maxWaitMs: REPORT_MAX_WAIT_MS,
-      onError: (err) => deps.log.error({ err }, 'flow recovery report failed'),
-      defer: deps.defer,
-    });
-    deps.transport.events.on('connectionClosed', (e) => this.onClosed(e));
-  }
-
-  /** From now on closes are the server's own (shutdown): nothing is re-opened. Reports waiting go out now. */
-  stop(): void {
-    this.stopping = true;
-    this.reports.drain();
-  }
-
-  /**
-   * Does only what the re-open needs before starting it; everything else (the log line, the
-   * ConnectionStale event, the refs in it) is a report that waits until the re-opens in flight
-   * are done, since many connections found dead together are closed in one turn of the loop.
-   */
-  private onClosed(e: TransportEvents['connectionClosed']): void {
-    if (this.stopping) return;
-    const dead = new DeadConnection(e, this.deps.clock.now(), this.deps.log);
-    const active = this.deps.transactions.activeClientTransactionsOnFlow(e.id);
-    // One re-open per destination; the transport also joins concurrent opens to one address.
-    const byDestination = new Map<string, { dest: Destination & { transport: StreamName }; txs: ClientTransaction[] }>();
-    const refuse: ClientTransaction[] = [];
-    for (const tx of active) {
-      if (!tx.reopen) {
-        refuse.push(tx);
-        continue;
-      }
-      const { flowId: _dead, ...dest } = tx.destination;
-      const key = `${dest.transport} ${hostPort(dest.address, dest.port)}`;
-      const group = byDestination.get(key) ?? { dest: { ...dest, transport: e.transport }, txs: [] };
-      group.txs.push(tx);
-      byDestination.set(key, group);
-    }
-    for (const { dest, txs } of byDestination.values()) {
-      this.reopen(dead, dest, txs).catch((err: unknown) => dead.log().error({ err }, 're-open failed unexpectedly'));
-    }
-
-    this.reports.post(() => {
-      // Logged after the re-opens are under way: detectedAt is when it was found dead.
-      dead.log().warn({ cause: e.cause, active: active.length, detectedAt: dead.facts.time }, active.length > 0 ? 'connection died with transactions waiting: re-opening' : 'connection died');
-      this.events.emit('ConnectionStale', { ...dead.facts, active: active.map(refOf) });
-    });
-    if (refuse.length === 0) return;
-    const reason = 'connection died; no re-open for this destination (voip-service)';
-    for (const tx of refuse) tx.failFlow(new TransportError(FLOW_DIED, reason));
-    const first = refuse[0]?.destination;
-    const destination = first ? hostPort(first.address, first.port) : dead.facts.remote;
-    this.reports.post(() => this.events.emit('ConnectionReopenFailed', { ...dead.facts, destination, reason, reopenMs: 0, failed: refuse.map(refOf) }));
-  }
-
-  /** Re-opens to dest and re-sends txs there; its reports wait (hold) until it is done. */
-  private async reopen(dead: DeadConnection, dest: Destination & { transport: StreamName }, txs: ClientTransaction[]): Promise<void> {
-    const done = this.reports.hold();
-    try {
-      await this.reopenAndResend(dead, dest, txs);
-    } finally {
-      done();
-    }
-  }
-
-  private async reopenAndResend(dead: DeadConnection, dest: Destination & { transport: StreamName }, txs: ClientTransaction[]): Promise<void> {
-    const started = this.deps.clock.now();
-    const destination = hostPort(dest.address, dest.port);
-    let connectionId: string;
-    try {
-      connectionId = (await this.deps.transport.openConnection(dest)).id;
-    } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      const reopenMs = this.deps.clock.now() - started;
-      const waiting = txs.filter((tx) => tx.active);
-      for (const tx of waiting) tx.failFlow(new TransportError(REOPEN_FAILED, `stale connection could not be re-opened to ${destination}: ${reason}`, { cause: err }));
-      this.reports.post(() => {
-        dead.log().error({ destination, reason, reopenMs }, 'could not re-open the connection: its transactions fail');
-        this.events.emit('ConnectionReopenFailed', { ...dead.facts, destination, reason, reopenMs, failed: waiting.map(refOf) });
-      });
-      return;
-    }
-    const resent: ClientTransaction[] = [];
-    const failures: { tx: ClientTransaction; err: unknown }[] = [];
-    for (const tx of txs) {
-      if (!tx.active) continue;
-      try {
-        await tx.resend({ ...dest, flowId: connectionId });
-        resent.push(tx);
-      } catch (err) {
-        // resend() failed the transaction itself (local 503).
-        failures.push({ tx, err });
-      }
-    }
-    const reopenMs = this.deps.clock.now() - started;
-    this.reports.post(() => {
-      const log = dead.log();
-      for (const { tx, err } of failures) log.warn({ err, branch: refOf(tx).branch }, 're-send on the new connection failed');
-      log.info({ destination, newConnection: connectionId, reopenMs, resent: resent.length }, 'connection re-opened, requests re-sent');
-      this.events.emit('ConnectionReopened', { ...dead.facts, destination, newConnectionId: connectionId, reopenMs, resent: resent.map(refOf) });
-    });
-  }
-}
-
-/** What the reports about one dead connection share; the child logger is made only when one is written. */
-class DeadConnection {
-  readonly facts: ConnectionFacts;
-  private logger: Logger | undefined;
-
-  constructor(
-    e: TransportEvents['connectionClosed'],
-    time: number,
-    private readonly parentLog: Logger,
-  ) {
-    this.facts = {
-      connectionId: e.id,
-      transport: e.transport,
-      remote: hostPort(e.remoteAddress, e.remotePort),
-      detectedBy: detectedBy(e),
-      cause: e.cause,
-      time,
-    };
-  }
-
-  log(): Logger {
-    const { connectionId, remote, transport, detectedBy: how } = this.facts;
-    this.logger ??= this.parentLog.child({ connection: connectionId, remote, transport, detectedBy: how });
-    return this.logger;
-  }
 }

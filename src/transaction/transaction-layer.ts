@@ -1,20 +1,21 @@
 import { cseqOf } from '../sip/cseq.js';
-import { canonicalHeaderName, cloneMessage, getHeader, splitHeaderList, type SipRequest, type SipResponse } from '../sip/message.js';
-import { formatVia, parseVia } from '../sip/via.js';
-import type { Destination, ReceivedMessage, SipTransport, Source } from '../transport/types.js';
+import { cloneMessage, getHeader, type SipRequest, type SipResponse } from '../sip/message.js';
+import type { Flow } from '../transport/flow.js';
+import type { Destination, ReceivedMessage, SendResult, SipTransport, Source } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { TypedEvents } from '../util/typed-events.js';
-import { newBranch } from '../util/ids.js';
 import { silentLogger, type Logger } from '../util/logger.js';
+import type { FlowRecovery } from './flow-recovery.js';
 import { InviteClientTransaction } from './invite-client.js';
 import { InviteServerTransaction } from './invite-server.js';
-import { clientKey, isRfc3261Branch, legacyAckKey, responseKey, serverKey, toTag } from './matching.js';
+import { clientKey, legacyAckKey, responseKey, serverKey, toTag } from './matching.js';
 import { NonInviteClientTransaction } from './non-invite-client.js';
 import { NonInviteServerTransaction } from './non-invite-server.js';
 import { resolveTimerConfig, type TimerConfig } from './timers.js';
 import { TransactionError } from './transaction-error.js';
 import type { TransactionLayerEvents, TransactionStats } from './transaction-events.js';
 import { TransactionRegistry } from './transaction-registry.js';
+import { writeTopVia } from './top-via.js';
 import {
   type ClientTransaction,
   type ClientTransactionUser,
@@ -29,6 +30,8 @@ export interface TransactionLayerOptions {
   /** T1/T2/T4 and overrides, ms; missing values take the RFC defaults. */
   timers?: Partial<TimerConfig>;
   log?: Logger;
+  /** Re-open and re-send when a flow dies (`sip-enable-tcp-keep-alive`); absent: off. */
+  recovery?: FlowRecovery;
   /**
    * A new request (not an ACK, not a retransmission) with the server transaction created for
    * it. The TU answers through tx.respond(). Exceptions are logged.
@@ -84,7 +87,7 @@ export class TransactionLayer {
       log: this.log,
       onStateChange: (tx, from, to) => this.registry.stateChanged(tx, from, to),
       onTerminated: (tx, reason) => this.registry.remove(tx, reason),
-      onSentOn: (tx, flowId) => this.registry.clientSentOn(tx, flowId),
+      ...(opts.recovery ? { recovery: opts.recovery } : {}),
       onServerFailure: (tx, failure) => this.serverFailed(tx, failure),
     };
   }
@@ -103,10 +106,11 @@ export class TransactionLayer {
 
   /**
    * Creates a client transaction for `req` (INVITE or non-INVITE by method) and sends it to
-   * `dest`. The transaction works on a copy: a top Via without an RFC 3261 branch gets a new
-   * one (read it from tx.request). Throws TransactionError: 'TRANSACTION_BAD_REQUEST' for
-   * an ACK (not a transaction: the TU sends it through the transport) or a request without
-   * Via/CSeq or whose CSeq method differs; 'TRANSACTION_EXISTS' when the branch is in use.
+   * `dest`. The transaction works on a copy whose top Via is written here (top-via.ts: this
+   * server's sent-by, and a new branch unless it has an RFC 3261 one; read it from
+   * tx.request). Throws TransactionError: 'TRANSACTION_BAD_REQUEST' for an ACK (not a
+   * transaction: see sendAck), a malformed top Via, or a request without CSeq or whose CSeq
+   * method differs; 'TRANSACTION_EXISTS' when the branch is in use.
    */
   sendRequest(req: SipRequest, dest: Destination, user: ClientTransactionUser): ClientTransaction {
     if (this.closed) throw new TransactionError('TRANSACTION_STATE', 'the transaction layer is closed');
@@ -123,7 +127,7 @@ export class TransactionLayer {
     if (method !== request.method) {
       throw new TransactionError('TRANSACTION_BAD_REQUEST', `CSeq method ${method} differs from request method ${request.method}`);
     }
-    const key = clientKey(ensureBranch(request), request.method);
+    const key = clientKey(writeTopVia(request, dest.transport, this.opts.transport.sentBy(dest.transport)), request.method);
     if (this.registry.client(key)) throw new TransactionError('TRANSACTION_EXISTS', `a client transaction ${key} is live`);
     const tx =
       request.method === 'INVITE'
@@ -135,11 +139,22 @@ export class TransactionLayer {
   }
 
   /**
-   * Client transactions that sent their request on flow `flowId` and still wait for a final
-   * response: the ones the re-open-and-re-send module re-sends (tx.resend()) when it dies.
+   * Sends the ACK for a 2xx (RFC 3261 §13.2.2.4), which is no transaction: its top Via is
+   * written as for a request that is (a new branch), and it goes out once, as it is.
    */
-  activeClientTransactionsOnFlow(flowId: string): ClientTransaction[] {
-    return this.registry.clientsOnFlow(flowId).filter((tx) => tx.active && tx.flow?.flowId === flowId);
+  sendAck(ack: SipRequest, dest: Destination): Promise<SendResult> {
+    writeTopVia(ack, dest.transport, this.opts.transport.sentBy(dest.transport));
+    return this.opts.transport.sendRequest(ack, dest);
+  }
+
+  /** How many client transactions wait for a final response on each flow (GET /connections). */
+  activeByFlow(): Map<Flow, number> {
+    const counts = new Map<Flow, number>();
+    for (const tx of this.registry.clients()) {
+      const flow = tx.flow?.flow;
+      if (flow && tx.active) counts.set(flow, (counts.get(flow) ?? 0) + 1);
+    }
+    return counts;
   }
 
   /** A live transaction by id, for diagnostics and the control API. */
@@ -247,29 +262,6 @@ export class TransactionLayer {
       this.log.error({ err }, `transaction user threw in ${what}`);
     }
   }
-}
-
-/** Gives the top Via an RFC 3261 branch when it has none; returns the branch. */
-function ensureBranch(req: SipRequest): string {
-  const idx = req.headers.findIndex((h) => canonicalHeaderName(h.name) === 'via');
-  const header = req.headers[idx];
-  if (!header) throw new TransactionError('TRANSACTION_BAD_REQUEST', 'request without a Via header');
-  const values = splitHeaderList(header.value);
-  const first = values[0];
-  if (first === undefined) throw new TransactionError('TRANSACTION_BAD_REQUEST', 'empty Via header');
-  let via;
-  try {
-    via = parseVia(first);
-  } catch (err) {
-    throw new TransactionError('TRANSACTION_BAD_REQUEST', 'malformed top Via', { cause: err });
-  }
-  const branch = via.params.get('branch') ?? undefined;
-  if (isRfc3261Branch(branch)) return branch;
-  const fresh = newBranch();
-  via.params.set('branch', fresh);
-  values[0] = formatVia(via);
-  req.headers[idx] = { name: header.name, value: values.join(', ') };
-  return fresh;
 }
 
 function errorText(err: unknown): string {

@@ -8,7 +8,7 @@ import type { InviteServerTransaction } from './invite-server.js';
 import type { NonInviteClientTransaction } from './non-invite-client.js';
 import type { NonInviteServerTransaction } from './non-invite-server.js';
 import type { TransactionCounts, TransactionLayerEvents, TransactionStats } from './transaction-events.js';
-import { TRANSACTION_KINDS, type ClientTransaction, type TerminationReason, type Transaction, type TransactionKind } from './types.js';
+import { TRANSACTION_KINDS, type TerminationReason, type Transaction, type TransactionKind } from './types.js';
 
 type AnyClient = InviteClientTransaction | NonInviteClientTransaction;
 type AnyServer = InviteServerTransaction | NonInviteServerTransaction;
@@ -25,9 +25,6 @@ export class TransactionRegistry {
   /** RFC 2543 INVITE server transactions by legacyAckKey(), and the reverse. */
   private readonly legacyAcks = new Map<string, InviteServerTransaction>();
   private readonly legacyAckKeyOf = new Map<Transaction, string>();
-  /** Live client transactions by the connection their request last went out on, and the reverse. */
-  private readonly clientsByFlow = new Map<string, Set<ClientTransaction>>();
-  private readonly flowOfClient = new Map<Transaction, string>();
   private readonly live = zeroCounts();
   private readonly created = zeroCounts();
   private readonly ended: Record<TerminationReason, number> = { completed: 0, timeout: 0, 'transport-error': 0, closed: 0 };
@@ -54,33 +51,6 @@ export class TransactionRegistry {
 
   servers(): AnyServer[] {
     return [...this.serverTable.values()];
-  }
-
-  /** Live client transactions whose request last went out on connection `flowId`. */
-  clientsOnFlow(flowId: string): ClientTransaction[] {
-    const set = this.clientsByFlow.get(flowId);
-    return set ? [...set] : [];
-  }
-
-  /** A client transaction's request went out on connection `flowId` (undefined: not a connection). */
-  clientSentOn(tx: ClientTransaction, flowId: string | undefined): void {
-    const live = this.clientTable.get(tx.id) === tx;
-    if (this.flowOfClient.get(tx) === flowId && live) return;
-    this.unindexFlow(tx);
-    if (flowId === undefined || !live) return;
-    this.flowOfClient.set(tx, flowId);
-    const set = this.clientsByFlow.get(flowId);
-    if (set) set.add(tx);
-    else this.clientsByFlow.set(flowId, new Set([tx]));
-  }
-
-  private unindexFlow(tx: Transaction): void {
-    const flowId = this.flowOfClient.get(tx);
-    if (flowId === undefined) return;
-    this.flowOfClient.delete(tx);
-    const set = this.clientsByFlow.get(flowId);
-    set?.delete(tx as ClientTransaction);
-    if (set?.size === 0) this.clientsByFlow.delete(flowId);
   }
 
   legacyAckTarget(key: string): InviteServerTransaction | undefined {
@@ -116,7 +86,6 @@ export class TransactionRegistry {
     const table: Map<string, Transaction> = tx.kind === 'invite-client' || tx.kind === 'non-invite-client' ? this.clientTable : this.serverTable;
     if (table.get(tx.id) !== tx) return;
     table.delete(tx.id);
-    this.unindexFlow(tx);
     const legacy = this.legacyAckKeyOf.get(tx);
     if (legacy !== undefined) {
       this.legacyAckKeyOf.delete(tx);

@@ -7,6 +7,7 @@ import type { Destination, SendResult, SipTransport, Source } from '../transport
 import type { Clock } from '../util/clock.js';
 import type { TransportError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import type { FlowRecovery } from './flow-recovery.js';
 import type { TimerConfig, TimerName } from './timers.js';
 
 export type TransactionKind = 'invite-client' | 'non-invite-client' | 'invite-server' | 'non-invite-server';
@@ -77,13 +78,13 @@ export interface ClientTransaction extends Transaction {
   readonly lastRequest: SipRequest;
   /** Where the transaction sends; after the first send, pinned to the flow it went out on. */
   readonly destination: Destination;
-  /** What the last successful send used (flowId for TCP/TLS); undefined before it resolves. */
+  /** What the last successful send used (its flow for TCP/TLS); undefined before it resolves. */
   readonly flow: SendResult | undefined;
   /** True until a final response (received or local) has been handed to the user. */
   readonly active: boolean;
   /**
    * Re-sends `lastRequest` unchanged (same branch, same CSeq), to `dest` when given (which
-   * then becomes the destination), for the re-open-and-re-send module after a flow died.
+   * then becomes the destination), as the keep-alive path does after its flow died.
    * Only while `active`. Resolves with the new flow; on a transport error the transaction
    * has already failed towards its user with a local 503, and the promise rejects with the
    * TransportError.
@@ -135,7 +136,10 @@ export interface TransactionContext {
   log: Logger;
   onStateChange(tx: Transaction, from: string, to: string): void;
   onTerminated(tx: Transaction, reason: TerminationReason): void;
-  /** A client transaction's request went out on connection `flowId` (undefined: over UDP). */
-  onSentOn?(tx: ClientTransaction, flowId: string | undefined): void;
+  /**
+   * Re-open and re-send (`sip-enable-tcp-keep-alive`); absent when off, and then a client
+   * transaction does not listen to its flow at all.
+   */
+  recovery?: Pick<FlowRecovery, 'acting' | 'join'>;
   onServerFailure(tx: ServerTransaction, failure: ServerTransactionFailure): void;
 }

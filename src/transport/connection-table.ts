@@ -1,4 +1,5 @@
 import type { Connection } from './connection.js';
+import type { Flow } from './flow.js';
 import type { TransportName } from './types.js';
 
 /**
@@ -16,6 +17,12 @@ export class ConnectionTable {
 
   static key(transport: TransportName, address: string, port: number): string {
     return `${transport}|${address.toLowerCase()}|${port}`;
+  }
+
+  /** The connection behind `flow` while it is open and still in this table. */
+  open(flow: Flow): Connection | undefined {
+    const conn = this.byId.get(flow.id);
+    return conn === flow && conn.state === 'open' ? conn : undefined;
   }
 
   add(conn: Connection): void {

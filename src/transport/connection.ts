@@ -1,17 +1,19 @@
 import { StreamFramer } from '../sip/framer.js';
 import type { Clock } from '../util/clock.js';
+import { addListener, causeOfError, notifyClosed, removeListener, type CloseCause, type Flow, type FlowListener, type FlowListeners, type FlowOrigin, type FlowState, type StreamTransport } from './flow.js';
 import type { StreamSocket } from './stream-socket.js';
-import type { TransportName } from './types.js';
 
 /**
- * One TCP or TLS connection carrying SIP. Explicit states; the connection table skips
- * connections that are not `open`. Close vs destroy are one lifecycle: `close()` ends
- * gracefully (FIN), `destroy(cause)` tears down at once; both end in `closed` exactly once.
+ * One TCP or TLS connection carrying SIP: the transport's side of a `Flow` (flow.ts says
+ * what the layers above see and the order things happen in when it ends). Explicit states;
+ * the connection table skips connections that are not `open`. Close vs destroy are one
+ * lifecycle: `close()` ends gracefully (FIN), `destroy()` tears down at once; both end in
+ * `closed` exactly once, and the first cause given is the one kept.
  */
-export type ConnectionState = 'open' | 'closing' | 'closed';
+export type ConnectionState = FlowState;
 
 /** Who opened the connection: the peer (accepted) or the server (outbound). */
-export type ConnectionOrigin = 'accepted' | 'outbound';
+export type ConnectionOrigin = FlowOrigin;
 
 /**
  * What a connection reports, to one handler object shared by every connection (the transport
@@ -25,12 +27,19 @@ export interface ConnectionHandler {
   unframeable(conn: Connection, info: { reason: string; headBytes?: Buffer }): void;
   /** The bytes held of an incomplete message changed by `delta` (per-source memory limits count them). */
   held?(conn: Connection, delta: number): void;
-  /** Exactly once, when the connection is gone. A CRLFCRLF ping is answered here and not reported. */
-  closed(conn: Connection, info: { cause: string; error?: NodeJS.ErrnoException }): void;
+  /**
+   * Exactly once, when the connection is gone, after its close listeners ran. A CRLFCRLF
+   * ping is answered here and not reported.
+   */
+  closed(conn: Connection, error: NodeJS.ErrnoException | undefined): void;
+  /** A close listener threw (it is logged; the others still ran). */
+  listenerFailed(conn: Connection, err: unknown): void;
 }
 
-export class Connection {
+export class Connection implements Flow {
   state: ConnectionState = 'open';
+  closedBy: CloseCause | undefined;
+  closeReason: string | undefined;
   readonly createdAt: number;
   lastActivity: number;
   /** Complete SIP messages received (CRLF pings not counted). */
@@ -39,12 +48,12 @@ export class Connection {
   partialSince: number | undefined;
   private readonly framer: StreamFramer;
   private heldBytes = 0;
-  private closeCause: string | undefined;
   private corked = false;
+  private listeners: FlowListeners;
 
   constructor(
     readonly id: string,
-    readonly transport: Exclude<TransportName, 'UDP'>,
+    readonly transport: StreamTransport,
     readonly origin: ConnectionOrigin,
     readonly socket: StreamSocket,
     private readonly clock: Clock,
@@ -56,15 +65,30 @@ export class Connection {
     this.framer = new StreamFramer(maxMessageSize);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      this.closeCause ??= `error: ${err.code ?? err.message}`;
+      this.noteCause(causeOfError(err.code), `error: ${err.code ?? err.message}`);
       this.finish(err);
     });
     socket.on('end', () => {
-      this.closeCause ??= 'remote closed';
+      this.noteCause('peer-closed', 'remote closed');
       // Half-close from the peer: we have nothing more to say either.
       socket.end();
     });
     socket.on('close', () => this.finish());
+  }
+
+  onClose(listener: FlowListener): void {
+    this.listeners = addListener(this.listeners, listener);
+  }
+
+  offClose(listener: FlowListener): void {
+    this.listeners = removeListener(this.listeners, listener);
+  }
+
+  /** The first cause is the one kept: a teardown the server started stays the server's. */
+  private noteCause(by: CloseCause, reason: string): void {
+    if (this.closedBy !== undefined) return;
+    this.closedBy = by;
+    this.closeReason = reason;
   }
 
   get remoteAddress(): string {
@@ -112,17 +136,17 @@ export class Connection {
   }
 
   /** Graceful close (FIN after pending writes). */
-  close(cause: string): void {
+  close(by: CloseCause, reason: string): void {
     if (this.state !== 'open') return;
-    this.closeCause ??= cause;
+    this.noteCause(by, reason);
     this.state = 'closing';
     this.socket.end();
   }
 
   /** Immediate teardown. */
-  destroy(cause: string): void {
+  destroy(by: CloseCause, reason: string): void {
     if (this.state === 'closed') return;
-    this.closeCause ??= cause;
+    this.noteCause(by, reason);
     this.state = 'closing';
     this.socket.destroy();
   }
@@ -141,7 +165,7 @@ export class Connection {
         const info: { reason: string; headBytes?: Buffer } = { reason: ev.reason };
         if (ev.headBytes) info.headBytes = ev.headBytes;
         this.handler.unframeable(this, info);
-        this.close(`unframeable: ${ev.reason}`);
+        this.close('unframeable', `unframeable: ${ev.reason}`);
         return;
       }
     }
@@ -159,12 +183,15 @@ export class Connection {
     return this.heldBytes;
   }
 
+  /** The end, in the order flow.ts gives: closed, then the listeners, then the transport's report. */
   private finish(error?: NodeJS.ErrnoException): void {
     if (this.state === 'closed') return;
+    this.noteCause('peer-closed', 'closed');
     this.state = 'closed';
-    const info: { cause: string; error?: NodeJS.ErrnoException } = { cause: this.closeCause ?? 'closed' };
-    if (error) info.error = error;
-    this.handler.closed(this, info);
+    const listeners = this.listeners;
+    this.listeners = undefined;
+    notifyClosed(listeners, this, (err) => this.handler.listenerFailed(this, err));
+    this.handler.closed(this, error);
   }
 }
 

@@ -1,4 +1,5 @@
 import type { ConnectionOrigin } from './connection.js';
+import type { CloseCause, Flow } from './flow.js';
 import type { ReceivedMessage, Source, TransportName } from './types.js';
 
 /** Every change of a flow's state, and every message in or dropped, as typed events. */
@@ -6,6 +7,7 @@ export interface TransportEvents extends Record<string, unknown> {
   message: ReceivedMessage;
   messageDropped: { source: Source; reason: string };
   connectionOpened: {
+    flow: Flow;
     id: string;
     transport: Exclude<TransportName, 'UDP'>;
     origin: ConnectionOrigin;
@@ -15,11 +17,14 @@ export interface TransportEvents extends Record<string, unknown> {
     localPort: number;
   };
   connectionClosed: {
+    /** The flow, closed; its close listeners have run. */
+    flow: Flow;
     id: string;
     transport: Exclude<TransportName, 'UDP'>;
     origin: ConnectionOrigin;
     remoteAddress: string;
     remotePort: number;
+    closedBy: CloseCause;
     /** Why: "remote closed", "error: ECONNRESET", "unframeable: …", "server stopping", … */
     cause: string;
     errorCode?: string;

@@ -255,7 +255,7 @@ describe('control API over HTTP', () => {
     const port = typeof addr === 'object' && addr ? addr.port : 0;
     transactions.sendRequest(request({ method: 'OPTIONS', transport: 'TCP', branch: newBranch(), uri: `sip:peer@127.0.0.1:${port}` }), { transport: 'TCP', address: '127.0.0.1', port }, { onFinal: () => {} });
     await waitFor(() => transport.connections.size === 1, 'the outbound connection');
-    await waitFor(() => transactions.activeClientTransactionsOnFlow(transport.connections.all()[0]?.id ?? '').length === 1, 'the transaction on the flow');
+    await waitFor(() => transactions.activeByFlow().size === 1, 'the transaction on the flow');
     const { body } = await getJson(`${base}/connections`);
     expect(body).toEqual([expect.objectContaining({ origin: 'outbound', remote: `127.0.0.1:${port}`, keepAlive, activeTransactions: 1 })]);
   });

@@ -4,8 +4,61 @@
  * can be told to fail sends with a TransportError.
  */
 import type { SipRequest, SipResponse } from '../../src/sip/message.js';
-import type { Destination, SendResult, SipTransport, Source } from '../../src/transport/types.js';
+import { addListener, notifyClosed, removeListener, type CloseCause, type Flow, type FlowListeners, type FlowListener, type FlowOrigin, type StreamTransport } from '../../src/transport/flow.js';
+import type { TransportEvents } from '../../src/transport/transport-events.js';
+import type { Destination, SendResult, SipTransport, Source, TransportName } from '../../src/transport/types.js';
 import { TransportError } from '../../src/util/errors.js';
+import { TypedEvents } from '../../src/util/typed-events.js';
+
+/**
+ * A flow without a socket: a test opens it, sends on it, and closes it as the network would
+ * (`die`), in the order flow.ts gives: closed, its listeners, then `connectionClosed` on the
+ * fake transport's events.
+ */
+export class FakeFlow implements Flow {
+  state: Flow['state'] = 'open';
+  closedBy: CloseCause | undefined;
+  closeReason: string | undefined;
+  private listeners: FlowListeners;
+
+  constructor(
+    readonly id: string,
+    readonly transport: StreamTransport,
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+    readonly origin: FlowOrigin = 'outbound',
+    private readonly events?: TypedEvents<TransportEvents>,
+    readonly localAddress = '127.0.0.1',
+    readonly localPort = 5060,
+  ) {}
+
+  onClose(listener: FlowListener): void {
+    this.listeners = addListener(this.listeners, listener);
+  }
+
+  offClose(listener: FlowListener): void {
+    this.listeners = removeListener(this.listeners, listener);
+  }
+
+  get listening(): number {
+    return this.listeners === undefined ? 0 : this.listeners instanceof Set ? this.listeners.size : 1;
+  }
+
+  /** The network ends it: ETIMEDOUT by default (keep-alive probes unanswered). */
+  die(by: CloseCause = 'keepalive-timeout', reason = 'error: ETIMEDOUT'): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.closedBy = by;
+    this.closeReason = reason;
+    const held = this.listeners;
+    this.listeners = undefined;
+    notifyClosed(held, this, (err) => {
+      throw err;
+    });
+    const { id, transport, origin, remoteAddress, remotePort } = this;
+    this.events?.emit('connectionClosed', { flow: this, id, transport, origin, remoteAddress, remotePort, closedBy: by, cause: reason });
+  }
+}
 
 export type SentMessage =
   | { kind: 'request'; message: SipRequest; dest: Destination }
@@ -15,8 +68,42 @@ type FailRule = (sent: SentMessage) => boolean;
 
 export class FakeTransport implements SipTransport {
   readonly sent: SentMessage[] = [];
+  readonly events = new TypedEvents<TransportEvents>();
+  /** Every flow the fake opened, by id (flow-1, flow-2, …). */
+  readonly flows = new Map<string, FakeFlow>();
+  /** Destinations openFlow() was asked for, in order. */
+  readonly opened: Destination[] = [];
+  /** When set, openFlow() waits for this (a connect under way) and fails when it rejects. */
+  connect: ((dest: Destination) => Promise<void>) | undefined;
   private rules: { match: FailRule; code: string; times: number }[] = [];
   private flowSeq = 0;
+
+  /** A new open flow to dest's address. */
+  newFlow(dest: { transport: TransportName; address: string; port: number }, origin: FlowOrigin = 'outbound'): FakeFlow {
+    const flow = new FakeFlow(`flow-${++this.flowSeq}`, dest.transport === 'UDP' ? 'TCP' : dest.transport, dest.address, dest.port, origin, this.events);
+    this.flows.set(flow.id, flow);
+    return flow;
+  }
+
+  sentBy(transport: TransportName): { host: string; port: number } {
+    return { host: '127.0.0.1', port: transport === 'TLS' ? 5061 : 5060 };
+  }
+
+  async openFlow(dest: Destination): Promise<Flow> {
+    this.opened.push({ ...dest });
+    await this.connect?.(dest);
+    return this.newFlow(dest);
+  }
+
+  /** dest.flow while open, else an open flow to the same address, else a new one. */
+  private flowFor(dest: Destination): FakeFlow {
+    const named = dest.flow && this.flows.get(dest.flow.id);
+    if (named && named.state === 'open') return named;
+    for (const f of this.flows.values()) {
+      if (f.state === 'open' && f.transport === dest.transport && f.remoteAddress === dest.address && f.remotePort === dest.port) return f;
+    }
+    return this.newFlow(dest);
+  }
 
   /** Makes the next `times` sends matching `match` (default: any) reject with a TransportError. */
   failNext(opts: { match?: FailRule; code?: string; times?: number } = {}): void {
@@ -34,7 +121,7 @@ export class FakeTransport implements SipTransport {
     const err = this.failure(entry);
     if (err) return Promise.reject(err);
     const result: SendResult = { transport: dest.transport, address: dest.address, port: dest.port };
-    if (dest.transport !== 'UDP') result.flowId = dest.flowId ?? `flow-${++this.flowSeq}`;
+    if (dest.transport !== 'UDP') result.flow = this.flowFor(dest);
     return Promise.resolve(result);
   }
 
@@ -44,7 +131,7 @@ export class FakeTransport implements SipTransport {
     const err = this.failure(entry);
     if (err) return Promise.reject(err);
     const result: SendResult = { transport: requestSource.transport, address: requestSource.address, port: requestSource.port };
-    if (requestSource.flowId !== undefined) result.flowId = requestSource.flowId;
+    if (requestSource.flow !== undefined) result.flow = requestSource.flow;
     return Promise.resolve(result);
   }
 

@@ -4,6 +4,7 @@
 import { SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../../src/sip/message.js';
 import { createResponse } from '../../src/sip/response.js';
 import type { Destination, Source, TransportName } from '../../src/transport/types.js';
+import { FakeFlow } from './fake-transport.js';
 
 export interface RequestSpec {
   method?: string;
@@ -52,6 +53,18 @@ export function response(req: SipRequest, status: number, toTag = 'to-1'): SipRe
   return createResponse(req, status, undefined, status > 100 ? { toTag } : {});
 }
 
+const namedFlows = new Map<string, FakeFlow>();
+
+/** The same open flow for the same name (as a phone's connection is one object), made on first use. */
+export function flowNamed(id: string, transport: 'TCP' | 'TLS' = 'TCP', port = 5060): FakeFlow {
+  let flow = namedFlows.get(id);
+  if (!flow) {
+    flow = new FakeFlow(id, transport, '192.0.2.1', port, 'accepted');
+    namedFlows.set(id, flow);
+  }
+  return flow;
+}
+
 export function source(transport: TransportName = 'UDP', extra: Partial<Source> = {}): Source {
   return {
     transport,
@@ -59,7 +72,7 @@ export function source(transport: TransportName = 'UDP', extra: Partial<Source> 
     port: 5060,
     localAddress: '127.0.0.1',
     localPort: 5060,
-    ...(transport === 'UDP' ? {} : { flowId: `${transport.toLowerCase()}-in-1` }),
+    ...(transport === 'UDP' ? {} : { flow: flowNamed(`${transport.toLowerCase()}-in-1`, transport) }),
     ...extra,
   };
 }

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { CallerIdentifier } from '../../../src/calls/caller-identity.js';
 import { Directory } from '../../../src/directory/directory.js';
+import type { Flow } from '../../../src/transport/flow.js';
 import type { Source } from '../../../src/transport/types.js';
+import { FakeFlow } from '../../support/fake-transport.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { ManualClock } from '../../support/manual-clock.js';
 import { dn } from '../registrar/harness.js';
@@ -20,12 +22,15 @@ function identifier(): CallerIdentifier {
     silentLogger,
   );
   const registrar = {
-    registeredAt: (d: string, s: { address: string; port: number; flowId?: string }) =>
-      (d === '1001' && s.address === '192.0.2.1' && s.port === 5062) || (d === '1002' && s.flowId === 'tcp:7'),
-    dnsOnFlow: (flowId: string) => (flowId === 'tcp:7' ? ['1002'] : []),
+    registeredAt: (d: string, s: { address: string; port: number; flow?: Flow }) =>
+      (d === '1001' && s.address === '192.0.2.1' && s.port === 5062) || (d === '1002' && s.flow === PHONE_FLOW),
+    dnsOnFlow: (flow: Flow) => (flow === PHONE_FLOW ? ['1002'] : []),
   };
   return new CallerIdentifier(directory, registrar);
 }
+
+/** The flow 1002 registered on. */
+const PHONE_FLOW = new FakeFlow('tcp-7', 'TCP', '192.0.2.2', 40000, 'accepted');
 
 const udp = (address: string, port: number): Source => ({ transport: 'UDP', address, port, localAddress: '192.0.2.99', localPort: 5060 });
 
@@ -38,7 +43,7 @@ describe('CallerIdentifier: a caller DN only from what the server knows', () => 
   });
 
   it('names the DN registered on the flow whatever the From says', () => {
-    const flow: Source = { ...udp('192.0.2.2', 40000), transport: 'TCP', flowId: 'tcp:7' };
+    const flow: Source = { ...udp('192.0.2.2', 40000), transport: 'TCP', flow: PHONE_FLOW };
     expect(identifier().identify('1002-0x5651', flow)).toEqual({ dn: '1002', presented: '1002' });
   });
 

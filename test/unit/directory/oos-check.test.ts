@@ -4,7 +4,7 @@ import { OosChecker } from '../../../src/directory/oos-check.js';
 import { getHeader, type SipRequest } from '../../../src/sip/message.js';
 import type { Destination, Source } from '../../../src/transport/types.js';
 import { silentLogger } from '../../../src/util/logger.js';
-import { flushPromises } from '../../support/fake-transport.js';
+import { FakeFlow, flushPromises } from '../../support/fake-transport.js';
 import { response, source } from '../../support/sip-builders.js';
 import { dn, eventNames, register, world, type World } from '../registrar/harness.js';
 
@@ -80,7 +80,7 @@ describe('OosChecker: the active OPTIONS check (SPEC §4)', () => {
     expect(first.dest).toEqual({ transport: 'UDP', address: '192.0.2.10', port: 5060 });
     expect(first.req.uri).toBe('sip:192.0.2.10:5060');
     expect(getHeader(first.req, 'to')).toBe('<sip:192.0.2.10:5060>');
-    expect(getHeader(first.req, 'via')).toMatch(/^SIP\/2\.0\/UDP 127\.0\.0\.1;branch=z9hG4bK/);
+    expect(getHeader(first.req, 'via')).toMatch(/^SIP\/2\.0\/UDP 127\.0\.0\.1:5060;branch=z9hG4bK/);
     answer(w, lastCheck(w), 200);
 
     advanceTo(w, 19_999);
@@ -214,13 +214,14 @@ describe('OosChecker: the active OPTIONS check (SPEC §4)', () => {
     expect(checks(w)).toEqual([]);
     expect(w.events).toEqual([]);
 
-    const flow = source('TCP', { port: 49152, flowId: 'tcp-in-7' });
+    const phoneFlow = new FakeFlow('tcp-in-7', 'TCP', '192.0.2.1', 49152, 'accepted');
+    const flow = source('TCP', { port: 49152, flow: phoneFlow });
     expect(w.send(register({ contacts: ['<sip:1001@192.0.2.1:5070;transport=tcp>'], transport: 'TCP', expires: 300 }), flow).status).toBe(200);
     advanceTo(w, 40_000);
     expect(checks(w)).toHaveLength(1);
     const options = check(w, 0);
-    // On the registered flow (flowId), addressed to the phone's Contact (where a re-open would go, SPEC §5).
-    expect(options.dest).toEqual({ transport: 'TCP', address: '192.0.2.1', port: 5070, flowId: 'tcp-in-7' });
+    // On the registered flow, addressed to the phone's Contact (where a re-open would go, SPEC §5).
+    expect(options.dest).toEqual({ transport: 'TCP', address: '192.0.2.1', port: 5070, flow: phoneFlow });
     expect(options.req.uri).toBe('sip:1001@192.0.2.1:5070;transport=tcp');
     expect(getHeader(options.req, 'via')).toMatch(/^SIP\/2\.0\/TCP /);
     answer(w, lastCheck(w), 200, flow);

@@ -7,9 +7,11 @@ import type { Binding } from '../../../src/registrar/binding.js';
 import type { RegistrarEvents } from '../../../src/registrar/registrar-events.js';
 import type { TransactionLayerEvents, TransactionStats } from '../../../src/transaction/transaction-events.js';
 import type { Connection } from '../../../src/transport/connection.js';
+import type { CloseCause } from '../../../src/transport/flow.js';
 import type { TransportEvents } from '../../../src/transport/transport-events.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { TypedEvents } from '../../../src/util/typed-events.js';
+import { FakeFlow } from '../../support/fake-transport.js';
 import { ManualClock } from '../../support/manual-clock.js';
 
 type Conn = Pick<Connection, 'transport' | 'origin' | 'state'>;
@@ -53,7 +55,8 @@ function setup() {
   return { metrics, detach, sources, directory, bindings, connections, setStats: (s: TransactionStats) => (txStats = s) };
 }
 
-const closedEvent = (cause: string): TransportEvents['connectionClosed'] => ({ id: 'tcp-1', transport: 'TCP', origin: 'accepted', remoteAddress: '192.0.2.1', remotePort: 1, cause });
+const FLOW = new FakeFlow('tcp-1', 'TCP', '192.0.2.1', 1, 'accepted');
+const closedEvent = (closedBy: CloseCause, cause: string): TransportEvents['connectionClosed'] => ({ flow: FLOW, id: 'tcp-1', transport: 'TCP', origin: 'accepted', remoteAddress: '192.0.2.1', remotePort: 1, closedBy, cause });
 
 describe('Metrics', () => {
   it('counts open connections by transport and origin at scrape time, skipping closed ones', async () => {
@@ -68,9 +71,9 @@ describe('Metrics', () => {
 
   it('counts connection closes by a bounded cause class, not by the free-text cause', async () => {
     const { metrics, sources } = setup();
-    sources.transport.events.emit('connectionClosed', closedEvent('error: ECONNRESET'));
-    sources.transport.events.emit('connectionClosed', closedEvent('unframeable: message too large'));
-    sources.transport.events.emit('connectionClosed', closedEvent('something new'));
+    sources.transport.events.emit('connectionClosed', closedEvent('reset', 'error: ECONNRESET'));
+    sources.transport.events.emit('connectionClosed', closedEvent('unframeable', 'unframeable: message too large'));
+    sources.transport.events.emit('connectionClosed', closedEvent('local', 'something new'));
     const text = await metrics.text();
     expect(text).toContain('sip_connections_closed_total{transport="TCP",cause_class="error"} 1');
     expect(text).toContain('sip_connections_closed_total{transport="TCP",cause_class="unframeable"} 1');
@@ -80,10 +83,11 @@ describe('Metrics', () => {
   });
 
   it('maps close causes and error codes onto small label sets', () => {
-    expect(closeCauseClass('remote closed')).toBe('remote-closed');
-    expect(closeCauseClass('error: ETIMEDOUT')).toBe('error');
-    expect(closeCauseClass('server stopping')).toBe('stopping');
-    expect(closeCauseClass('whatever')).toBe('other');
+    expect(closeCauseClass('peer-closed')).toBe('remote-closed');
+    expect(closeCauseClass('keepalive-timeout')).toBe('error');
+    expect(closeCauseClass('write-error')).toBe('error');
+    expect(closeCauseClass('stopping')).toBe('stopping');
+    expect(closeCauseClass('local')).toBe('other');
     expect(errorCodeLabel('CONNECT_TIMEOUT')).toBe('CONNECT_TIMEOUT');
     expect(errorCodeLabel('connect ECONNREFUSED 1.2.3.4:5')).toBe('OTHER');
   });
@@ -91,7 +95,7 @@ describe('Metrics', () => {
   it('counts opened, failed and refused connections and dropped messages from transport events', async () => {
     const { metrics, sources } = setup();
     const ev = sources.transport.events;
-    ev.emit('connectionOpened', { id: 'tcp-1', transport: 'TCP', origin: 'outbound', remoteAddress: 'a', remotePort: 1, localAddress: 'b', localPort: 2 });
+    ev.emit('connectionOpened', { flow: FLOW, id: 'tcp-1', transport: 'TCP', origin: 'outbound', remoteAddress: 'a', remotePort: 1, localAddress: 'b', localPort: 2 });
     ev.emit('connectionFailed', { transport: 'TCP', address: 'a', port: 1, code: 'CONNECT_REFUSED', reason: 'refused' });
     ev.emit('connectionRefused', { transport: 'TLS', address: 'a', port: 1, reason: 'sip-max-connections reached' });
     ev.emit('messageDropped', { source: { transport: 'UDP', address: 'a', port: 1, localAddress: 'b', localPort: 2 }, reason: 'bad' });
@@ -148,7 +152,7 @@ describe('Metrics', () => {
   it('stops counting events after detach', async () => {
     const { metrics, detach, sources } = setup();
     detach();
-    sources.transport.events.emit('connectionClosed', closedEvent('remote closed'));
+    sources.transport.events.emit('connectionClosed', closedEvent('peer-closed', 'remote closed'));
     expect(await metrics.text()).toContain('sip_connections_closed_total{transport="TCP",cause_class="remote-closed"} 0');
   });
 

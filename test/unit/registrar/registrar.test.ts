@@ -3,6 +3,7 @@ import type { DnOptions } from '../../../src/config/schema.js';
 import type { Binding } from '../../../src/registrar/binding.js';
 import { computeDigestResponse } from '../../../src/sip/digest.js';
 import { getHeaderValues, type SipResponse } from '../../../src/sip/message.js';
+import { FakeFlow } from '../../support/fake-transport.js';
 import { source } from '../../support/sip-builders.js';
 import { DEFAULT_EXPIRES_S, dn, eventNames, MIN_EXPIRES_S, NONCE_LIFETIME_MS, REALM, register, world } from './harness.js';
 
@@ -230,19 +231,18 @@ describe('Registrar: REGISTER handling', () => {
 describe('Registrar: flows and targets', () => {
   it('flowClosed marks the binding dead (in memory: a restart loads stream bindings as dead) and targetOf then goes to the Contact address without the flow', () => {
     const w = world(dns());
-    w.send(
-      register({ contacts: ['<sip:1001@192.0.2.1:5070;transport=tcp>'], transport: 'TCP', expires: 300 }),
-      source('TCP', { port: 49152, flowId: 'tcp-in-7' }),
-    );
+    const phone = new FakeFlow('tcp-in-7', 'TCP', '192.0.2.1', 49152, 'accepted');
+    const other = new FakeFlow('tcp-in-8', 'TCP', '192.0.2.1', 49153, 'accepted');
+    w.send(register({ contacts: ['<sip:1001@192.0.2.1:5070;transport=tcp>'], transport: 'TCP', expires: 300 }), source('TCP', { port: 49152, flow: phone }));
     expect(w.registrar.targetOf('1001')).toEqual({
       requestUri: 'sip:1001@192.0.2.1:5070;transport=tcp',
-      destination: { transport: 'TCP', address: '192.0.2.1', port: 5070, flowId: 'tcp-in-7' },
+      destination: { transport: 'TCP', address: '192.0.2.1', port: 5070, flow: phone },
     });
 
-    w.registrar.flowClosed('tcp-in-other');
+    other.die('peer-closed', 'remote closed');
     expect(w.registrar.bindingsOf('1001')[0]?.flowState).toBe('live');
 
-    w.registrar.flowClosed('tcp-in-7');
+    phone.die('peer-closed', 'remote closed');
     expect(w.registrar.bindingsOf('1001')[0]?.flowState).toBe('dead');
     expect(w.registrar.targetOf('1001')).toEqual({
       requestUri: 'sip:1001@192.0.2.1:5070;transport=tcp',
@@ -254,13 +254,17 @@ describe('Registrar: flows and targets', () => {
   it('a binding refreshed over a new connection stays live when the old connection closes; the new one closing kills it', () => {
     const w = world(dns());
     const contact = '<sip:1001@192.0.2.1:5070;transport=tcp>';
-    w.send(register({ contacts: [contact], transport: 'TCP', expires: 300, cseq: 1 }), source('TCP', { port: 49152, flowId: 'tcp-in-1' }));
-    w.send(register({ contacts: [contact], transport: 'TCP', expires: 300, cseq: 2 }), source('TCP', { port: 49153, flowId: 'tcp-in-2' }));
+    const first = new FakeFlow('tcp-in-1', 'TCP', '192.0.2.1', 49152, 'accepted');
+    const second = new FakeFlow('tcp-in-2', 'TCP', '192.0.2.1', 49153, 'accepted');
+    w.send(register({ contacts: [contact], transport: 'TCP', expires: 300, cseq: 1 }), source('TCP', { port: 49152, flow: first }));
+    w.send(register({ contacts: [contact], transport: 'TCP', expires: 300, cseq: 2 }), source('TCP', { port: 49153, flow: second }));
+    // Only the flow a binding is on has the registrar listening.
+    expect([first.listening, second.listening]).toEqual([0, 1]);
 
-    w.registrar.flowClosed('tcp-in-1');
+    first.die('peer-closed', 'remote closed');
     expect(w.registrar.bindingsOf('1001').map((b) => [b.flowId, b.flowState])).toEqual([['tcp-in-2', 'live']]);
 
-    w.registrar.flowClosed('tcp-in-2');
+    second.die('peer-closed', 'remote closed');
     expect(w.registrar.bindingsOf('1001').map((b) => [b.flowId, b.flowState])).toEqual([['tcp-in-2', 'dead']]);
   });
 

@@ -211,21 +211,21 @@ describe('INVITE client transaction', () => {
     h = setup();
     const { tx, user } = invite('TCP');
     await flushPromises();
-    expect(tx.flow?.flowId).toBe('flow-1');
-    expect(h.layer.activeClientTransactionsOnFlow('flow-1')).toEqual([tx]);
-    expect(h.layer.activeClientTransactionsOnFlow('flow-9')).toEqual([]);
+    const first = h.transport.flows.get('flow-1');
+    expect(tx.flow?.flow).toBe(first);
+    expect(h.layer.activeByFlow()).toEqual(new Map([[first, 1]]));
     const result = await tx.resend(destination('TCP', { port: 5070 }));
-    expect(result.flowId).toBe('flow-2');
+    const second = h.transport.flows.get('flow-2');
+    expect(result.flow).toBe(second);
     const invites = h.transport.requests('INVITE');
     expect(invites).toHaveLength(2);
     expect(invites[1]).toBe(invites[0]); // unchanged: same branch, same CSeq
-    expect(tx.flow?.flowId).toBe('flow-2');
-    expect(h.layer.activeClientTransactionsOnFlow('flow-1')).toEqual([]);
-    expect(h.layer.activeClientTransactionsOnFlow('flow-2')).toEqual([tx]);
+    expect(tx.flow?.flow).toBe(second);
+    expect(h.layer.activeByFlow()).toEqual(new Map([[second, 1]]));
     deliver(response(tx.request, 180), 'TCP');
-    expect(h.layer.activeClientTransactionsOnFlow('flow-2')).toEqual([tx]);
+    expect(h.layer.activeByFlow()).toEqual(new Map([[second, 1]]));
     deliver(response(tx.request, 200), 'TCP');
-    expect(h.layer.activeClientTransactionsOnFlow('flow-2')).toEqual([]);
+    expect(h.layer.activeByFlow()).toEqual(new Map());
     await expect(tx.resend()).rejects.toMatchObject({ code: 'TRANSACTION_STATE' });
     expect(user.finals).toHaveLength(1);
     h.clock.advance(32_000);
@@ -247,7 +247,7 @@ describe('INVITE client transaction', () => {
     await flushPromises();
     deliver(response(tx.request, 480), 'TCP');
     const ack = h.transport.sent.at(-1);
-    expect(ack?.kind === 'request' && ack.dest.flowId).toBe('flow-1');
+    expect(ack?.kind === 'request' && ack.dest.flow?.id).toBe('flow-1');
   });
 
   it('after noteCancelSent() a final response must come within 64*T1, else a local 408 (§9.1)', () => {

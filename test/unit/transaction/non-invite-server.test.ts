@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ServerTransaction } from '../../../src/transaction/types.js';
 import { flushPromises } from '../../support/fake-transport.js';
-import { request, response, source } from '../../support/sip-builders.js';
+import { flowNamed, request, response, source } from '../../support/sip-builders.js';
 import { expectNoLeftovers, setup, type Harness } from './harness.js';
 
 let h: Harness;
@@ -100,11 +100,12 @@ describe('non-INVITE server transaction', () => {
   it('a retransmission on another flow moves the responses to that flow', () => {
     h = setup();
     const tx = incoming('TCP')!;
-    h.layer.receive({ message: request({ method: 'OPTIONS', transport: 'TCP' }), source: source('TCP', { flowId: 'tcp-in-2', port: 40000 }) });
-    expect(tx.source.flowId).toBe('tcp-in-2');
+    const other = flowNamed('tcp-in-2', 'TCP', 40000);
+    h.layer.receive({ message: request({ method: 'OPTIONS', transport: 'TCP' }), source: source('TCP', { flow: other, port: 40000 }) });
+    expect(tx.source.flow).toBe(other);
     tx.respond(response(tx.request, 200));
     const sent = h.transport.sent.at(-1);
-    expect(sent?.kind === 'response' && sent.source.flowId).toBe('tcp-in-2');
+    expect(sent?.kind === 'response' && sent.source.flow).toBe(other);
   });
 
   it('a transport error on the final response is reported to the TU and ends the transaction', async () => {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { getHeader, type SipRequest } from '../../../src/sip/message.js';
 import { topBranch } from '../../../src/sip/via.js';
 import type { TransactionLayerEvents } from '../../../src/transaction/transaction-events.js';
+import type { Flow } from '../../../src/transport/flow.js';
 import { destination, request, response, source } from '../../support/sip-builders.js';
 import { flushPromises } from '../../support/fake-transport.js';
 import { expectNoLeftovers, recordingUser, setup, type Harness } from './harness.js';
@@ -199,7 +200,7 @@ describe('TransactionLayer: sending requests', () => {
     h.layer.receive({ message: response(tx.request, 200), source: source('TCP') });
   });
 
-  it('refuses an ACK, a CSeq method that differs, a request without Via, and a branch already in use', () => {
+  it('refuses an ACK, a CSeq method that differs, a malformed top Via, and a branch already in use', () => {
     h = setup();
     expect(() => h.layer.sendRequest(request({ method: 'ACK' }), destination(), recordingUser())).toThrow(
       expect.objectContaining({ code: 'TRANSACTION_BAD_REQUEST' }),
@@ -207,9 +208,9 @@ describe('TransactionLayer: sending requests', () => {
     expect(() => h.layer.sendRequest(request({ method: 'BYE', cseqMethod: 'INVITE' }), destination(), recordingUser())).toThrow(
       expect.objectContaining({ code: 'TRANSACTION_BAD_REQUEST' }),
     );
-    const noVia = request({ method: 'BYE' });
-    noVia.headers = noVia.headers.filter((x) => x.name !== 'Via');
-    expect(() => h.layer.sendRequest(noVia, destination(), recordingUser())).toThrow(expect.objectContaining({ code: 'TRANSACTION_BAD_REQUEST' }));
+    const badVia = request({ method: 'BYE' });
+    badVia.headers = badVia.headers.map((x) => (x.name === 'Via' ? { name: 'Via', value: 'SIP/2.0/UDP' } : x));
+    expect(() => h.layer.sendRequest(badVia, destination(), recordingUser())).toThrow(expect.objectContaining({ code: 'TRANSACTION_BAD_REQUEST' }));
     const tx = h.layer.sendRequest(request({ method: 'BYE' }), destination('TCP'), recordingUser());
     expect(() => h.layer.sendRequest(request({ method: 'BYE' }), destination('TCP'), recordingUser())).toThrow(
       expect.objectContaining({ code: 'TRANSACTION_EXISTS' }),
@@ -218,22 +219,39 @@ describe('TransactionLayer: sending requests', () => {
   });
 });
 
-describe('TransactionLayer: client transactions by connection', () => {
-  it('finds those waiting on one connection among many: not those on others, over UDP, or ended', async () => {
+describe('TransactionLayer: the top Via', () => {
+  it('writes it once, when the transaction is made: transport, this server\'s sent-by, rport, and the branch (given, or new); a request without one gets one', async () => {
     h = setup();
-    const onFlow = (flowId: string, branch: string) => h.layer.sendRequest(request({ method: 'OPTIONS', branch, transport: 'TCP' }), destination('TCP', { flowId }), recordingUser());
-    const a = onFlow('flow-a', 'z9hG4bK-a1');
-    const a2 = onFlow('flow-a', 'z9hG4bK-a2');
-    const b = onFlow('flow-b', 'z9hG4bK-b1');
+    const tx = h.layer.sendRequest(request({ method: 'OPTIONS', branch: 'z9hG4bK-given', transport: 'UDP' }), destination('TCP'), recordingUser());
+    expect(getHeader(tx.request, 'via')).toBe('SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK-given;rport');
+    const bare = request({ method: 'OPTIONS' });
+    bare.headers = bare.headers.filter((x) => x.name !== 'Via');
+    const fresh = h.layer.sendRequest(bare, destination('TLS'), recordingUser());
+    expect(getHeader(fresh.request, 'via')).toMatch(/^SIP\/2\.0\/TLS 127\.0\.0\.1:5061;branch=z9hG4bK[0-9a-f]+;rport$/);
+    await flushPromises();
+    await tx.resend();
+    // A re-send goes out as it was: the very request, Via and all.
+    expect(h.transport.requests('OPTIONS').filter((r) => r === tx.request)).toHaveLength(2);
+    h.layer.close();
+  });
+});
+
+describe('TransactionLayer: client transactions by connection', () => {
+  it('counts those waiting on each connection: not those over UDP, nor those ended', async () => {
+    h = setup();
+    const flowA = h.transport.newFlow({ transport: 'TCP', address: '192.0.2.2', port: 5060 });
+    const flowB = h.transport.newFlow({ transport: 'TCP', address: '192.0.2.3', port: 5060 });
+    const onFlow = (flow: Flow, branch: string) => h.layer.sendRequest(request({ method: 'OPTIONS', branch, transport: 'TCP' }), destination('TCP', { flow }), recordingUser());
+    const a = onFlow(flowA, 'z9hG4bK-a1');
+    onFlow(flowA, 'z9hG4bK-a2');
+    onFlow(flowB, 'z9hG4bK-b1');
     const udp = h.layer.sendRequest(request({ method: 'OPTIONS', branch: 'z9hG4bK-u1' }), destination('UDP'), recordingUser());
     await flushPromises();
-    expect(h.layer.activeClientTransactionsOnFlow('flow-a')).toEqual([a, a2]);
-    expect(h.layer.activeClientTransactionsOnFlow('flow-b')).toEqual([b]);
+    expect(h.layer.activeByFlow()).toEqual(new Map([[flowA, 2], [flowB, 1]]));
     h.layer.receive({ message: response(a.request, 200), source: source('TCP') });
-    expect(h.layer.activeClientTransactionsOnFlow('flow-a')).toEqual([a2]);
+    expect(h.layer.activeByFlow()).toEqual(new Map([[flowA, 1], [flowB, 1]]));
     h.clock.advance(32_000); // the rest time out (timer F)
-    expect(h.layer.activeClientTransactionsOnFlow('flow-a')).toEqual([]);
-    expect(h.layer.activeClientTransactionsOnFlow('flow-b')).toEqual([]);
+    expect(h.layer.activeByFlow()).toEqual(new Map());
     expect(udp.active).toBe(false);
   });
 });
