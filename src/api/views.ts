@@ -1,7 +1,8 @@
 import type { DnOptions } from '../config/schema.js';
 import type { Dn, DnState } from '../directory/dn.js';
 import type { Binding, BindingTransport, FlowState } from '../registrar/binding.js';
-import type { Connection, ConnectionOrigin, ConnectionState } from '../transport/connection.js';
+import type { Connection } from '../transport/connection.js';
+import type { Flow, FlowOrigin } from '../transport/flow.js';
 import type { KeepAliveInfo } from './api-context.js';
 import { hostPort } from '../util/host-port.js';
 
@@ -43,8 +44,8 @@ export interface DnView {
 export interface ConnectionView {
   id: string;
   transport: Connection['transport'];
-  origin: ConnectionOrigin;
-  state: ConnectionState;
+  origin: FlowOrigin;
+  state: Flow['state'];
   local: string;
   remote: string;
   keepAlive: KeepAliveInfo;

@@ -4,8 +4,9 @@
  * store row (see sqlite-store.ts for the columns).
  */
 import type { Flow } from '../transport/flow.js';
+import type { TransportName } from '../transport/types.js';
 
-export type BindingTransport = 'UDP' | 'TCP' | 'TLS';
+export type BindingTransport = TransportName;
 
 /** 'live' while the connection the REGISTER came on is up; 'dead' once it is known gone. */
 export type FlowState = 'live' | 'dead';

@@ -3,17 +3,6 @@ import type { Clock } from '../util/clock.js';
 import { addListener, causeOfError, notifyClosed, removeListener, type CloseCause, type Flow, type FlowListener, type FlowListeners, type FlowOrigin, type FlowState, type StreamTransport } from './flow.js';
 import type { StreamSocket } from './stream-socket.js';
 
-/**
- * One TCP or TLS connection carrying SIP: the transport's side of a `Flow` (flow.ts says
- * what the layers above see and the order things happen in when it ends). Explicit states;
- * the connection table skips connections that are not `open`. Close vs destroy are one
- * lifecycle: `close()` ends gracefully (FIN), `destroy()` tears down at once; both end in
- * `closed` exactly once, and the first cause given is the one kept.
- */
-export type ConnectionState = FlowState;
-
-/** Who opened the connection: the peer (accepted) or the server (outbound). */
-export type ConnectionOrigin = FlowOrigin;
 
 /**
  * What a connection reports, to one handler object shared by every connection (the transport
@@ -36,8 +25,15 @@ export interface ConnectionHandler {
   listenerFailed(conn: Connection, err: unknown): void;
 }
 
+/**
+ * One TCP or TLS connection carrying SIP: the transport's side of a `Flow` (flow.ts says
+ * what the layers above see and the order things happen in when it ends). Explicit states;
+ * the connection table skips connections that are not `open`. Close vs destroy are one
+ * lifecycle: `close()` ends gracefully (FIN), `destroy()` tears down at once; both end in
+ * `closed` exactly once, and the first cause given is the one kept.
+ */
 export class Connection implements Flow {
-  state: ConnectionState = 'open';
+  state: FlowState = 'open';
   closedBy: CloseCause | undefined;
   closeReason: string | undefined;
   readonly createdAt: number;
@@ -54,7 +50,7 @@ export class Connection implements Flow {
   constructor(
     readonly id: string,
     readonly transport: StreamTransport,
-    readonly origin: ConnectionOrigin,
+    readonly origin: FlowOrigin,
     readonly socket: StreamSocket,
     private readonly clock: Clock,
     maxMessageSize: number,

@@ -2,9 +2,10 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type SecureContextOptions } from 'node:tls';
 import type { Clock } from '../util/clock.js';
 import { TransportError } from '../util/errors.js';
+import type { StreamTransport } from './flow.js';
 
 export interface ConnectRequest {
-  transport: 'TCP' | 'TLS';
+  transport: StreamTransport;
   address: string;
   port: number;
   serverName?: string;

@@ -1,5 +1,4 @@
-import type { ConnectionOrigin } from './connection.js';
-import type { CloseCause, Flow } from './flow.js';
+import type { CloseCause, Flow, FlowOrigin, StreamTransport } from './flow.js';
 import type { ReceivedMessage, Source, TransportName } from './types.js';
 
 /** Every change of a flow's state, and every message in or dropped, as typed events. */
@@ -9,8 +8,8 @@ export interface TransportEvents extends Record<string, unknown> {
   connectionOpened: {
     flow: Flow;
     id: string;
-    transport: Exclude<TransportName, 'UDP'>;
-    origin: ConnectionOrigin;
+    transport: StreamTransport;
+    origin: FlowOrigin;
     remoteAddress: string;
     remotePort: number;
     localAddress: string;
@@ -20,8 +19,8 @@ export interface TransportEvents extends Record<string, unknown> {
     /** The flow, closed; its close listeners have run. */
     flow: Flow;
     id: string;
-    transport: Exclude<TransportName, 'UDP'>;
-    origin: ConnectionOrigin;
+    transport: StreamTransport;
+    origin: FlowOrigin;
     remoteAddress: string;
     remotePort: number;
     closedBy: CloseCause;
