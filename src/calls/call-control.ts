@@ -5,7 +5,8 @@ import type { TransportName } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
-import { calleeDn, causeOf, controllingLeg, dnOf, presentedOf, type Call, type LegName } from './call.js';
+import { calleeDn, controllingLeg, dnOf, presentedOf, type Call, type LegName } from './call.js';
+import { releaseCause } from './release-cause.js';
 import { startTransferCall } from './transfer-call.js';
 import type { CallManager } from './call-manager.js';
 import type { Router } from './routing.js';
@@ -225,7 +226,7 @@ export class CallControl {
     }
     this.deps.log.info({ call: call.id, to: transfer.to, outcome }, 'transfer by REFER finished');
     call.transfer = undefined;
-    this.deps.calls.release(call, failed ? causeOf(outcome) : 'normal', outcome, failed ? {} : { transferredTo: transfer.to });
+    this.deps.calls.release(call, failed ? releaseCause(outcome) : 'normal', outcome, failed ? {} : { transferredTo: transfer.to });
   }
 
   /**

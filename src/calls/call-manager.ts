@@ -7,7 +7,6 @@ import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type Sip
 import { tagOf } from '../sip/name-addr.js';
 import { createResponse } from '../sip/response.js';
 import { buildCancel } from '../transaction/build-cancel.js';
-import { REOPEN_FAILED } from '../transaction/flow-recovery.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { ClientTransaction, FinalInfo, ServerTransaction } from '../transaction/types.js';
 import { isReliable, type SipTransport, type Source, type TransportName } from '../transport/types.js';
@@ -17,8 +16,9 @@ import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { SipServerError } from '../util/errors.js';
 import { TypedEvents } from '../util/typed-events.js';
-import { calleeDn, causeOf, legsOf, type Call, type LegName, type ReleaseCause, type ReleasedBy } from './call.js';
+import { calleeDn, legsOf, type Call, type LegName, type ReleasedBy } from './call.js';
 import type { CallEvent, CallEvents } from './call-events.js';
+import { failureText, releaseCause, type ReleaseCause } from './release-cause.js';
 import type { Router } from './routing.js';
 import { continueSession } from './sdp.js';
 import { allowsRefer, fromUri, hostOf, offerOf, userOf } from './sip-parties.js';
@@ -135,7 +135,7 @@ export class CallManager {
     const route = number === undefined ? { kind: 'reject' as const, status: 404, reason: 'No User in Request-URI' } : this.deps.router.route(number);
     if (route.kind === 'reject') {
       this.answerCaller(call, route.status, route.reason);
-      this.release(call, causeOf(route.status), route.status);
+      this.release(call, releaseCause(route.status), route.status);
       return;
     }
     call.b.targets = route.targets;
@@ -265,14 +265,12 @@ export class CallManager {
     const local = info.local !== false;
     if (!local && res.status !== 481 && res.status !== 408) return false;
     const dn = leg === 'a' ? call.from : calleeDn(call);
-    const stale = info.local === 'transport-error' && info.cause.code === REOPEN_FAILED;
     if (local && dn !== null && this.deps.directory.get(dn)) {
       this.deps.directory.setState(dn, 'out-of-service', info.local === 'timeout' ? `${res.status} no response in the call` : `transport error in the call: ${info.local === 'transport-error' ? info.cause.message : ''}`);
     }
-    const cause: ReleaseCause = stale ? 'stale-connection-reopen-failed' : info.local === 'transport-error' ? 'transport-failure' : res.status === 481 ? 'normal' : 'timeout';
-    const text = stale ? 'stale connection could not be re-opened' : info.local === 'transport-error' ? 'transport failure' : res.status === 481 ? 'the other party has left the call' : 'no response';
+    const cause = releaseCause(res.status, info, 'dialog');
     this.deps.log.warn({ call: call.id, leg, dn, status: res.status, cause }, 'a leg of the call is gone: releasing the call');
-    this.bye(call, leg === 'a' ? 'b' : 'a', [{ name: 'Reason', value: `SIP;cause=${res.status};text="${text}"` }]);
+    this.bye(call, leg === 'a' ? 'b' : 'a', [{ name: 'Reason', value: `SIP;cause=${res.status};text="${failureText(res.status, info)}"` }]);
     this.release(call, cause, res.status);
     return true;
   }
@@ -371,12 +369,11 @@ export class CallManager {
       return;
     }
     const status = info.local === 'timeout' ? 408 : res.status;
-    const stale = info.local === 'transport-error' && info.cause.code === REOPEN_FAILED;
-    const why = info.local === 'timeout' ? 'no response' : stale ? 'stale connection could not be re-opened' : 'transport failure';
+    const why = failureText(status, info);
     const reason = localFailure ? [{ name: 'Reason', value: `SIP;cause=${status};text="${why}"` }] : [];
     this.answerCaller(call, status, localFailure ? undefined : res.reason, reason);
     if (call.origin !== 'inbound') this.hangUpOriginator(call, `SIP;cause=${status};text="${localFailure ? why : 'called party did not answer'}"`);
-    this.release(call, stale ? 'stale-connection-reopen-failed' : info.local === 'transport-error' ? 'transport-failure' : causeOf(status), status, { by: localFailure ? 'server' : 'callee' });
+    this.release(call, releaseCause(status, info), status, { by: localFailure ? 'server' : 'callee' });
   }
 
   private established(call: Call, res: SipResponse, tx: ClientTransaction): void {

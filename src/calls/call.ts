@@ -6,21 +6,11 @@ import { hostPort } from '../util/host-port.js';
 import type { ClientTransaction, ServerTransaction } from '../transaction/types.js';
 import type { TimerHandle } from '../util/clock.js';
 import type { RouteTarget } from './routing.js';
+import type { ReleaseCause } from './release-cause.js';
 
 export type CallState = 'dialing' | 'ringing' | 'established' | 'released';
 
-/** SPEC §6 release causes. */
-export type ReleaseCause =
-  | 'normal'
-  | 'busy'
-  | 'no-answer'
-  | 'rejected'
-  | 'not-found'
-  | 'transport-failure'
-  | 'stale-connection-reopen-failed'
-  | 'timeout'
-  | 'cancelled'
-  | 'administrative';
+export type { ReleaseCause } from './release-cause.js';
 
 /**
  * The caller's leg. For a call that came in, the server is its UAS (`tx`, `invite`); for a
@@ -137,17 +127,6 @@ export function presentedOf(call: Call, leg: LegName): string {
 /** The callee DN the call reached or is trying now. */
 export function calleeDn(call: Call): string {
   return call.b.targets[call.b.index]?.dn ?? call.to;
-}
-
-/** The release cause a final response stands for. */
-export function causeOf(status: number): ReleaseCause {
-  if (status === 486 || status === 600) return 'busy';
-  if (status === 404 || status === 484 || status === 604) return 'not-found';
-  if (status === 480) return 'no-answer';
-  if (status === 408) return 'timeout';
-  if (status === 487) return 'cancelled';
-  if (status === 503) return 'transport-failure';
-  return 'rejected';
 }
 
 /** Both legs as a call record keeps them: each dialog's Call-ID, transport, address and DN. */

@@ -1,13 +1,13 @@
 import { Dialog } from '../dialog/dialog.js';
 import { getHeaderValues, SIP_VERSION, type SipRequest, type SipResponse } from '../sip/message.js';
-import { REOPEN_FAILED } from '../transaction/flow-recovery.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { ClientTransaction, FinalInfo } from '../transaction/types.js';
 import type { TransportName } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
-import { causeOf, type Call } from './call.js';
+import type { Call } from './call.js';
+import { releaseCause } from './release-cause.js';
 import { allowsRefer } from './sip-parties.js';
 import { heldAnswer } from './sdp.js';
 import type { CallManager } from './call-manager.js';
@@ -120,8 +120,7 @@ export class MakeCall {
   private originatorAnswered(call: Call, res: SipResponse, info: FinalInfo, tx: ClientTransaction, targets: Call['b']['targets'], contact: string): void {
     if (res.status < 200 || res.status >= 300) {
       if (call.state === 'released') return;
-      const cause = info.local === 'transport-error' ? (info.cause.code === REOPEN_FAILED ? 'stale-connection-reopen-failed' : 'transport-failure') : causeOf(res.status);
-      this.deps.calls.release(call, cause, res.status, { by: info.local === false ? 'caller' : 'server' });
+      this.deps.calls.release(call, releaseCause(res.status, info), res.status, { by: info.local === false ? 'caller' : 'server' });
       return;
     }
     const flow = tx.flow;
