@@ -16,7 +16,7 @@ import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { SipServerError } from '../util/errors.js';
 import { TypedEvents } from '../util/typed-events.js';
-import { calleeDn, legsOf, type Call, type LegName, type ReleasedBy } from './call.js';
+import { Call, calleeDn, legsOf, type LegName, type ReleasedBy } from './call.js';
 import type { CallEvent, CallEvents } from './call-events.js';
 import { failureText, releaseCause, type ReleaseCause } from './release-cause.js';
 import type { Router } from './routing.js';
@@ -115,7 +115,7 @@ export class CallManager {
       return;
     }
     const caller = admission.caller;
-    const call: Call = {
+    const call = new Call({
       id: randomToken(8),
       origin: 'inbound',
       from: caller.dn,
@@ -125,10 +125,8 @@ export class CallManager {
       startedAt: this.deps.clock.now(),
       a: { tx, invite: req, tag: newTag(), allowsRefer: allowsRefer(req) },
       b: { targets: [], index: 0, cancelled: false },
-      sdpTo: {},
-      pendingReinvite: { a: false, b: false },
       offer: offerOf(req),
-    };
+    });
     this.calls.set(call.id, call);
     this.byInvite.set(tx, call);
     this.emit('EventDialing', call, call.from, call.to);
@@ -201,7 +199,7 @@ export class CallManager {
     call.b.ok?.stop();
     call.a.ackTimer?.cancel();
     call.transfer?.timer?.cancel();
-    call.state = 'released';
+    call.transition('released');
     call.cause = cause;
     call.endedAt = this.deps.clock.now();
     this.calls.delete(call.id);
@@ -341,7 +339,7 @@ export class CallManager {
     }
     if (call.state === 'released' || res.status === 100) return;
     if (call.state === 'dialing') {
-      call.state = 'ringing';
+      call.transition('ringing');
       this.emit('EventRinging', call, calleeDn(call), call.from);
     }
     this.answerCaller(call, res.status, res.reason, [], res);
@@ -420,7 +418,9 @@ export class CallManager {
       });
     }
     if (a.dialog) this.byDialogCallId.set(a.dialog.callId, call);
-    call.state = 'established';
+    // Released while joining (a transfer whose new party made no offer): it never was established.
+    if (call.state === 'released') return;
+    call.transition('established');
     call.answeredAt = this.deps.clock.now();
     this.emit('EventEstablished', call, calleeDn(call), call.from);
   }

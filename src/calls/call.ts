@@ -6,10 +6,10 @@ import { hostPort } from '../util/host-port.js';
 import type { ClientTransaction, ServerTransaction } from '../transaction/types.js';
 import type { TimerHandle } from '../util/clock.js';
 import type { RouteTarget } from './routing.js';
+import { CallStateMachine, type CallState } from './call-state.js';
 import type { ReleaseCause } from './release-cause.js';
 
-export type CallState = 'dialing' | 'ringing' | 'established' | 'released';
-
+export type { CallState } from './call-state.js';
 export type { ReleaseCause } from './release-cause.js';
 
 /**
@@ -70,40 +70,85 @@ export interface PendingTransfer {
   timer?: TimerHandle;
 }
 
-/** One call: two legs joined by the server (SPEC §6). */
-export interface Call {
-  id: string;
+/** The session offer sent to the callee: the caller's INVITE body, or (MakeCall) `from`'s 2xx body. */
+export interface Offer {
+  body: Buffer;
+  contentType?: string;
+  displayName?: string;
+  maxForwards: number;
+}
+
+/**
+ * One call: two legs joined by the server (SPEC §6), and its state machine (call-state.ts):
+ * every change of `state` is a `transition()` along the table.
+ */
+export class Call {
+  readonly id: string;
   /**
    * 'inbound': a caller's INVITE; 'make-call': POST /calls rang `from`, then `to` (RFC 3725);
    * 'transfer': a re-INVITE based SingleStepTransfer joined the transferee (leg a, in the dialog
    * it already had with the server) to a new callee.
    */
-  origin: 'inbound' | 'make-call' | 'transfer';
+  readonly origin: 'inbound' | 'make-call' | 'transfer';
   /**
    * The caller's DN as the server knows it (its registration, a fixed contact's address, or a
    * MakeCall's `from`); null when the caller is no DN the server can vouch for (SPEC §9).
    */
-  from: string | null;
+  readonly from: string | null;
   /** The caller's number as presented to the callee (From user part): the DN, or what a trunk or an unknown caller gave. */
-  caller: string;
+  readonly caller: string;
   /** The dialled number. */
-  to: string;
-  state: CallState;
-  startedAt: number;
+  readonly to: string;
+  readonly startedAt: number;
   answeredAt?: number;
   endedAt?: number;
   cause?: ReleaseCause;
-  a: CallerLeg;
-  b: CalleeLeg;
-  /** The session offer sent to the callee: the caller's INVITE body, or (MakeCall) `from`'s 2xx body. */
-  offer: { body: Buffer; contentType?: string; displayName?: string; maxForwards: number };
+  readonly a: CallerLeg;
+  readonly b: CalleeLeg;
+  offer: Offer;
   /** The last session description the server sent each party (for HoldCall/RetrieveCall/transfer). */
   sdpTo: { a?: Buffer; b?: Buffer };
   /** Set while the call is on hold: who put it there — a party's own re-INVITE, or HoldCall on the API for that leg. */
   heldBy?: { leg: LegName; by: 'party' | 'api' };
   transfer?: PendingTransfer;
   /** An in-dialog INVITE relayed and not yet answered, per leg: a second one gets 491. */
-  pendingReinvite: { a: boolean; b: boolean };
+  readonly pendingReinvite = { a: false, b: false };
+  private readonly machine: CallStateMachine;
+
+  constructor(init: {
+    id: string;
+    origin: Call['origin'];
+    from: string | null;
+    caller: string;
+    to: string;
+    state: 'dialing' | 'ringing';
+    startedAt: number;
+    a: CallerLeg;
+    b: CalleeLeg;
+    offer: Offer;
+    sdpTo?: { a?: Buffer; b?: Buffer };
+  }) {
+    this.id = init.id;
+    this.origin = init.origin;
+    this.from = init.from;
+    this.caller = init.caller;
+    this.to = init.to;
+    this.startedAt = init.startedAt;
+    this.a = init.a;
+    this.b = init.b;
+    this.offer = init.offer;
+    this.sdpTo = init.sdpTo ?? {};
+    this.machine = new CallStateMachine(init.id, init.state);
+  }
+
+  get state(): CallState {
+    return this.machine.state;
+  }
+
+  /** The one way the state changes; throws on a move the table does not have. */
+  transition(to: CallState): void {
+    this.machine.transition(to);
+  }
 }
 
 /**

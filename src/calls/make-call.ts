@@ -6,7 +6,7 @@ import type { TransportName } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
-import type { Call } from './call.js';
+import { Call } from './call.js';
 import { releaseCause } from './release-cause.js';
 import { allowsRefer } from './sip-parties.js';
 import { heldAnswer } from './sdp.js';
@@ -53,7 +53,7 @@ export class MakeCall {
     const transport = origin.destination.transport;
     const contact = this.deps.contactFor(to, transport);
     const host = contact.replace(/^sips?:[^@]*@/, '').split(';')[0] ?? '';
-    const call: Call = {
+    const call = new Call({
       id: randomToken(8),
       origin: 'make-call',
       from,
@@ -63,10 +63,8 @@ export class MakeCall {
       startedAt: this.deps.clock.now(),
       a: { tag: newTag() },
       b: { targets: [], index: 0, cancelled: false },
-      sdpTo: {},
-      pendingReinvite: { a: false, b: false },
       offer: { body: Buffer.alloc(0), maxForwards: 70 },
-    };
+    });
     const invite: SipRequest = {
       kind: 'request',
       method: 'INVITE',
@@ -140,7 +138,7 @@ export class MakeCall {
     // `from` ends the session if its 2xx is not ACKed within 64·T1. So if `to` has not answered
     // by 16·T1, `from` is ACKed with a held answer and gets `to`'s session in a re-INVITE later.
     call.a.ackTimer = this.deps.clock.setTimer(16 * this.deps.t1, () => this.ackHeld(call));
-    call.state = 'dialing';
+    call.transition('dialing');
     this.deps.calls.emit('EventDialing', call, call.from, call.to);
     this.deps.calls.connect(call, targets);
   }

@@ -1,6 +1,6 @@
 import type { Clock } from '../util/clock.js';
 import { randomToken } from '../util/ids.js';
-import { dnOf, presentedOf, type Call, type LegName } from './call.js';
+import { Call, dnOf, presentedOf, type LegName } from './call.js';
 import type { CallManager } from './call-manager.js';
 
 /**
@@ -22,7 +22,7 @@ export function startTransferCall(
 ): Call {
   const dialog = call[transferee].dialog;
   const ok = call[transferee].ok;
-  const moved: Call = {
+  const moved = new Call({
     id: randomToken(8),
     origin: 'transfer',
     from: dnOf(call, transferee),
@@ -35,8 +35,7 @@ export function startTransferCall(
     // No offer: the new party makes one, and the transferee answers it (RFC 3725 flow I).
     offer: { body: Buffer.alloc(0), maxForwards: 70 },
     sdpTo: call.sdpTo[transferee] ? { a: call.sdpTo[transferee] } : {},
-    pendingReinvite: { a: false, b: false },
-  };
+  });
   call[transferee].dialog = undefined;
   call[transferee].ok = undefined;
   calls.track(moved, dialog);
