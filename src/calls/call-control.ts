@@ -165,7 +165,7 @@ export class CallControl {
   private busy(call: Call): ControlResult | undefined {
     if (call.state !== 'established') return fail(409, `the call is ${call.state}, not established`);
     if (call.transfer) return fail(409, 'the call is being transferred');
-    if (call.pendingReinvite.a || call.pendingReinvite.b) return fail(409, 'a re-INVITE is in progress on the call');
+    if (call.reinvitePending) return fail(409, 'a re-INVITE is in progress on the call');
     return undefined;
   }
 

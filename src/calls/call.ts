@@ -1,59 +1,13 @@
-import type { Dialog } from '../dialog/dialog.js';
-import type { OkRetransmitter } from '../dialog/ok-retransmitter.js';
-import type { CallRecordLeg } from '../registrar/binding.js';
-import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
+import type { CallRecord, CallRecordLeg } from '../registrar/binding.js';
+import { getHeaderValues } from '../sip/message.js';
 import { hostPort } from '../util/host-port.js';
-import type { ClientTransaction, ServerTransaction } from '../transaction/types.js';
 import type { TimerHandle } from '../util/clock.js';
-import type { RouteTarget } from './routing.js';
 import { CallStateMachine, type CallState } from './call-state.js';
+import type { CalleeLeg, CallerLeg } from './leg.js';
 import type { ReleaseCause } from './release-cause.js';
 
 export type { CallState } from './call-state.js';
 export type { ReleaseCause } from './release-cause.js';
-
-/**
- * The caller's leg. For a call that came in, the server is its UAS (`tx`, `invite`); for a
- * MakeCall (third-party call control) the server called this party first, as its UAC
- * (`outTx`), and `tx`/`invite` are absent.
- */
-export interface CallerLeg {
-  tx?: ServerTransaction;
-  invite?: SipRequest;
-  outTx?: ClientTransaction;
-  /** MakeCall: the 2xx from `from` has been ACKed. */
-  acked?: boolean;
-  /**
-   * MakeCall: `from` had to be ACKed before `to` answered, with a held answer (`to`'s answer
-   * reaches it later in a re-INVITE); `ackTimer` is the deadline for that ACK.
-   */
-  ackedHeld?: boolean;
-  ackTimer?: TimerHandle;
-  tag: string;
-  dialog?: Dialog;
-  ok?: OkRetransmitter;
-  /** The party's Allow header names REFER (SingleStepTransfer then uses REFER). */
-  allowsRefer?: boolean;
-}
-
-/** The callee's leg: the server is its UAC; `targets` are tried in order (trunk failover). */
-export interface CalleeLeg {
-  targets: RouteTarget[];
-  index: number;
-  tx?: ClientTransaction;
-  dialog?: Dialog;
-  /** Retransmits our 2xx to a re-INVITE from the callee until its ACK. */
-  ok?: OkRetransmitter;
-  cancelled: boolean;
-  /**
-   * A CANCEL the server owes the callee but may not send yet: no provisional response has
-   * arrived (§9.1); the first one releases it. Holds the CANCEL's extra headers (Reason).
-   */
-  cancelOnProvisional?: SipHeader[];
-  allowsRefer?: boolean;
-  /** The ACK sent for the callee's 2xx, sent again if that 2xx is retransmitted. */
-  ack?: SipRequest;
-}
 
 export type LegName = 'a' | 'b';
 
@@ -78,18 +32,14 @@ export interface Offer {
   maxForwards: number;
 }
 
+const ORIGIN = { caller: 'inbound', originator: 'make-call', transferee: 'transfer' } as const;
+
 /**
  * One call: two legs joined by the server (SPEC §6), and its state machine (call-state.ts):
  * every change of `state` is a `transition()` along the table.
  */
 export class Call {
   readonly id: string;
-  /**
-   * 'inbound': a caller's INVITE; 'make-call': POST /calls rang `from`, then `to` (RFC 3725);
-   * 'transfer': a re-INVITE based SingleStepTransfer joined the transferee (leg a, in the dialog
-   * it already had with the server) to a new callee.
-   */
-  readonly origin: 'inbound' | 'make-call' | 'transfer';
   /**
    * The caller's DN as the server knows it (its registration, a fixed contact's address, or a
    * MakeCall's `from`); null when the caller is no DN the server can vouch for (SPEC §9).
@@ -111,13 +61,10 @@ export class Call {
   /** Set while the call is on hold: who put it there — a party's own re-INVITE, or HoldCall on the API for that leg. */
   heldBy?: { leg: LegName; by: 'party' | 'api' };
   transfer?: PendingTransfer;
-  /** An in-dialog INVITE relayed and not yet answered, per leg: a second one gets 491. */
-  readonly pendingReinvite = { a: false, b: false };
   private readonly machine: CallStateMachine;
 
   constructor(init: {
     id: string;
-    origin: Call['origin'];
     from: string | null;
     caller: string;
     to: string;
@@ -129,7 +76,6 @@ export class Call {
     sdpTo?: { a?: Buffer; b?: Buffer };
   }) {
     this.id = init.id;
-    this.origin = init.origin;
     this.from = init.from;
     this.caller = init.caller;
     this.to = init.to;
@@ -141,6 +87,15 @@ export class Call {
     this.machine = new CallStateMachine(init.id, init.state);
   }
 
+  /**
+   * 'inbound': a caller's INVITE; 'make-call': POST /calls rang `from`, then `to` (RFC 3725);
+   * 'transfer': a re-INVITE based SingleStepTransfer joined the transferee (leg a, in the dialog
+   * it already had with the server) to a new callee. Leg a's role says which.
+   */
+  get origin(): 'inbound' | 'make-call' | 'transfer' {
+    return ORIGIN[this.a.role];
+  }
+
   get state(): CallState {
     return this.machine.state;
   }
@@ -148,6 +103,11 @@ export class Call {
   /** The one way the state changes; throws on a move the table does not have. */
   transition(to: CallState): void {
     this.machine.transition(to);
+  }
+
+  /** A re-INVITE the server sent on either leg is not answered yet: a second one gets 491 (glare). */
+  get reinvitePending(): boolean {
+    return this.a.reinvitePending || this.b.reinvitePending;
   }
 }
 
@@ -171,7 +131,7 @@ export function presentedOf(call: Call, leg: LegName): string {
 
 /** The callee DN the call reached or is trying now. */
 export function calleeDn(call: Call): string {
-  return call.b.targets[call.b.index]?.dn ?? call.to;
+  return call.b.target?.dn ?? call.to;
 }
 
 /** Both legs as a call record keeps them: each dialog's Call-ID, transport, address and DN. */
@@ -194,4 +154,24 @@ export function legsOf(call: Call): { caller: CallRecordLeg; callee: CallRecordL
     dn: calleeDn(call),
   };
   return { caller, callee };
+}
+
+/** The record of a released call: its parties, times and cause, who ended it (`by`), and where a transfer took it. */
+export function recordOf(call: Call, status: number | undefined, by: ReleasedBy, transfer: { transferredTo?: string; newCallId?: string }): CallRecord {
+  const legs = legsOf(call);
+  return {
+    id: call.id,
+    callId: legs.caller.callId ?? '',
+    fromDn: call.from,
+    caller: call.caller,
+    toDn: calleeDn(call),
+    startedAt: call.startedAt,
+    ...(call.answeredAt !== undefined ? { answeredAt: call.answeredAt } : {}),
+    endedAt: call.endedAt,
+    cause: call.cause,
+    ...(status !== undefined ? { status } : {}),
+    releasedBy: by,
+    legs,
+    ...transfer,
+  };
 }

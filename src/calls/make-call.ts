@@ -7,6 +7,7 @@ import type { Clock } from '../util/clock.js';
 import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { Call } from './call.js';
+import { CalleeLeg, CallerLeg } from './leg.js';
 import { releaseCause } from './release-cause.js';
 import { allowsRefer } from './sip-parties.js';
 import { heldAnswer } from './sdp.js';
@@ -55,14 +56,13 @@ export class MakeCall {
     const host = contact.replace(/^sips?:[^@]*@/, '').split(';')[0] ?? '';
     const call = new Call({
       id: randomToken(8),
-      origin: 'make-call',
       from,
       caller: from,
       to,
       state: 'ringing',
       startedAt: this.deps.clock.now(),
-      a: { tag: newTag() },
-      b: { targets: [], index: 0, cancelled: false },
+      a: CallerLeg.originator(this.deps.calls.legs, from, newTag()),
+      b: new CalleeLeg(this.deps.calls.legs),
       offer: { body: Buffer.alloc(0), maxForwards: 70 },
     });
     const invite: SipRequest = {
@@ -101,10 +101,7 @@ export class MakeCall {
     const dialog = call.a.dialog;
     if (!dialog || call.a.acked || call.state === 'released' || call.state === 'established') return;
     const held = heldAnswer(call.offer.body, String(this.deps.clock.now()));
-    const ack = dialog.createRequest('ACK', call.offer.body.length > 0 ? { body: held, contentType: 'application/sdp' } : {});
-    this.deps.calls.ackDirect(ack, dialog);
-    call.a.acked = true;
-    call.a.ackedHeld = true;
+    call.a.ackAnswer(call.offer.body.length > 0 ? { body: held, contentType: 'application/sdp' } : {}, true);
     if (call.offer.body.length > 0) call.sdpTo.a = held;
     this.deps.log.info({ call: call.id }, 'MakeCall: to still rings; from ACKed with a held answer');
   }
