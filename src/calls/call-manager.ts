@@ -2,25 +2,25 @@ import { Dialog } from '../dialog/dialog.js';
 import type { Directory } from '../directory/directory.js';
 import type { CallRecord } from '../registrar/binding.js';
 import type { CallRecordQuery, CallRecordStore } from '../registrar/store.js';
-import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
-import { tagOf } from '../sip/name-addr.js';
+import { getHeaderValues, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { ClientTransaction, FinalInfo, ServerTransaction } from '../transaction/types.js';
 import type { SipTransport, Source, TransportName } from '../transport/types.js';
 import type { Admission } from './caller-admission.js';
 import type { Clock } from '../util/clock.js';
-import { newBranch, newCallId, newTag, randomToken } from '../util/ids.js';
+import { newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { SipServerError } from '../util/errors.js';
 import { TypedEvents } from '../util/typed-events.js';
 import { Call, calleeDn, recordOf, type LegName, type ReleasedBy } from './call.js';
 import type { CallEvent, CallEvents } from './call-events.js';
+import { CallSetup } from './call-setup.js';
 import { CalleeLeg, CallerLeg, sendRequest, type LegContext } from './leg.js';
 import { failureText, releaseCause, type ReleaseCause } from './release-cause.js';
 import type { Router } from './routing.js';
 import { continueSession } from './sdp.js';
-import { allowsRefer, fromUri, hostOf, offerOf, userOf } from './sip-parties.js';
+import { allowsRefer, offerOf, userOf } from './sip-parties.js';
 
 export interface CallManagerDeps {
   transactions: TransactionLayer;
@@ -40,16 +40,17 @@ export interface CallManagerDeps {
 }
 
 /**
- * The B2BUA (SPEC §6): every call is two legs joined by the server. This class sets calls up
- * (INVITE → route → INVITE to the callee, failing over along the route's targets, responses
- * mapped back, CANCEL, 2xx after CANCEL ACKed and BYEd), keeps them by leg, and releases
- * them with a cause, a call record and an event. What one side does (ACK, 2xx retransmission,
- * CANCEL, BYE) is its Leg's; in-dialog requests are relayed by InDialogRelay.
+ * The B2BUA (SPEC §6): every call is two legs joined by the server. This class routes a
+ * caller's INVITE, hands the callee side to CallSetup (INVITE, failover, responses mapped
+ * back), joins the legs when the callee answers, keeps calls by leg, and releases them with a
+ * cause, a call record and an event. What one side does (ACK, 2xx retransmission, CANCEL, BYE)
+ * is its Leg's; in-dialog requests are relayed by InDialogRelay.
  */
 export class CallManager {
   readonly events: TypedEvents<CallEvents>;
   /** What the calls' legs send through (for the modules that make calls: MakeCall, transfers). */
   readonly legs: LegContext;
+  private readonly setup: CallSetup;
   private readonly calls = new Map<string, Call>();
   private readonly byInvite = new Map<ServerTransaction, Call>();
   /** Calls by the Call-ID of either leg's dialog, so in-dialog requests find theirs at once. */
@@ -72,6 +73,7 @@ export class CallManager {
       contactFor: (user, transport) => deps.contactFor(user, transport),
       typeOf: (dn) => deps.directory.get(dn)?.options.type,
     };
+    this.setup = new CallSetup({ legs: this.legs, directory: deps.directory, aorFor: (user) => deps.aorFor(user) }, this);
   }
 
   all(): Call[] {
@@ -147,8 +149,7 @@ export class CallManager {
       this.release(call, releaseCause(route.status), route.status);
       return;
     }
-    call.b.targets = route.targets;
-    this.tryTarget(call);
+    this.setup.connect(call, route.targets);
   }
 
   /** CANCEL of a caller's INVITE (§9.2): 200 to the CANCEL, 487 to the INVITE, CANCEL to the callee. */
@@ -275,109 +276,11 @@ export class CallManager {
 
   /** Starts the callee leg of a tracked call along `targets`. */
   connect(call: Call, targets: Call['b']['targets']): void {
-    call.b.targets = targets;
-    call.b.index = 0;
-    this.tryTarget(call);
+    this.setup.connect(call, targets);
   }
 
-  private tryTarget(call: Call): void {
-    const target = call.b.targets[call.b.index];
-    if (!target) return;
-    const { body, contentType, displayName: display, maxForwards } = call.offer;
-    const host = this.deps.contactFor(call.caller, target.destination.transport);
-    const headers: SipHeader[] = [
-      { name: 'Via', value: `SIP/2.0/${target.destination.transport} placeholder;branch=${newBranch()}` },
-      { name: 'Max-Forwards', value: String(Math.max(0, maxForwards - 1)) },
-      { name: 'From', value: `${display !== undefined ? `${display} ` : ''}<${fromUri(call.caller, host)}>;tag=${newTag()}` },
-      // A phone is addressed by its AOR, its Contact only in the Request-URI (SPEC §10); a trunk or
-      // service by the number at its address.
-      { name: 'To', value: `<${target.type === 'extension' ? this.deps.aorFor(target.dn) : target.requestUri}>` },
-      { name: 'Call-ID', value: newCallId(hostOf(host)) },
-      { name: 'CSeq', value: '1 INVITE' },
-      { name: 'Contact', value: `<${host}>` },
-      ...(contentType !== undefined && body.length > 0 ? [{ name: 'Content-Type', value: contentType }] : []),
-    ];
-    const invite: SipRequest = { kind: 'request', method: 'INVITE', uri: target.requestUri, version: SIP_VERSION, headers, body };
-    try {
-      call.b.tx = this.deps.transactions.sendRequest(invite, target.destination, {
-        onProvisional: (res) => this.onCalleeProvisional(call, res),
-        onFinal: (res, info, tx) => this.onCalleeFinal(call, res, info, tx),
-        onAdditional2xx: (res, _source, tx) => this.onAdditional2xx(call, res, tx),
-        // SPEC §5.4: no re-open within a transaction to a voip-service DN; it fails over instead.
-        reopen: target.type !== 'voip-service',
-      });
-    } catch (err) {
-      this.deps.log.error({ err, call: call.id }, 'could not send the INVITE to the callee');
-      call.a.answer(500);
-      if (call.origin !== 'inbound') this.hangUpOriginator(call, 'SIP;cause=500;text="could not call the other party"');
-      this.release(call, 'rejected', 500);
-    }
-  }
-
-  private onCalleeProvisional(call: Call, res: SipResponse): void {
-    call.b.provisional();
-    if (call.state === 'released' || res.status === 100) return;
-    if (call.state === 'dialing') {
-      call.transition('ringing');
-      this.emit('EventRinging', call, calleeDn(call), call.from);
-    }
-    call.a.answer(res.status, res.reason, [], res);
-  }
-
-  private onCalleeFinal(call: Call, res: SipResponse, info: FinalInfo, tx: ClientTransaction): void {
-    if (res.status >= 200 && res.status < 300) {
-      if (call.state === 'released' || call.b.cancelled) {
-        this.ackAndBye(res, tx);
-        return;
-      }
-      this.established(call, res, tx);
-      return;
-    }
-    if (call.state === 'released') return;
-    const target = call.b.targets[call.b.index];
-    const localFailure = info.local !== false;
-    if (localFailure && target) {
-      this.deps.directory.setState(target.dn, 'out-of-service', info.local === 'timeout' ? 'INVITE timed out' : `transport error: ${info.cause.code}: ${info.cause.message}`);
-    }
-    if ((localFailure || res.status === 503) && call.b.index + 1 < call.b.targets.length && call.state === 'dialing') {
-      call.b.index++;
-      this.deps.log.info({ call: call.id, from: target?.dn, to: call.b.targets[call.b.index]?.dn }, 'failing over to the next route');
-      this.tryTarget(call);
-      return;
-    }
-    const status = info.local === 'timeout' ? 408 : res.status;
-    const why = failureText(status, info);
-    const reason = localFailure ? [{ name: 'Reason', value: `SIP;cause=${status};text="${why}"` }] : [];
-    call.a.answer(status, localFailure ? undefined : res.reason, reason);
-    if (call.origin !== 'inbound') this.hangUpOriginator(call, `SIP;cause=${status};text="${localFailure ? why : 'called party did not answer'}"`);
-    this.release(call, releaseCause(status, info), status, { by: localFailure ? 'server' : 'callee' });
-  }
-
-  /**
-   * A 2xx after the first final response: the callee retransmitting its 2xx (our ACK was lost,
-   * or is not sent yet) gets the same ACK again (§13.2.2.4); a 2xx from another fork, or one
-   * for a call already gone, is ACKed and BYEd.
-   */
-  private onAdditional2xx(call: Call, res: SipResponse, tx: ClientTransaction): void {
-    const dialog = call.b.dialog;
-    if (dialog && call.state !== 'released' && tagOf(getHeaderValues(res, 'to')[0] ?? '') === dialog.remoteTag) {
-      call.b.resendAck();
-      return;
-    }
-    this.ackAndBye(res, tx);
-  }
-
-  /** A 2xx nobody wants (after CANCEL, or from a second fork): ACK it, then BYE (§15). */
-  private ackAndBye(res: SipResponse, tx: ClientTransaction): void {
-    const legs = this.legs;
-    const dialog = Dialog.asUac(tx.request, res, tx.destination, '<sip:b2bua@invalid>');
-    legs.transport.sendRequest(dialog.createRequest('ACK', { cseq: dialog.localSeq }), dialog.destination).catch((err: unknown) => legs.log.warn({ err }, 'ACK not sent'));
-    sendRequest(legs, dialog.createRequest('BYE', { headers: [{ name: 'Reason', value: 'SIP;cause=487;text="call already ended"' }] }), dialog.destination, () => undefined);
-  }
-
-
-  /** The callee answered: the legs are joined, each the way the server is in the caller's dialog. */
-  private established(call: Call, res: SipResponse, tx: ClientTransaction): void {
+  /** The callee answered (CallSetup): the legs are joined, each the way the server is in the caller's dialog. */
+  established(call: Call, res: SipResponse, tx: ClientTransaction): void {
     const flow = tx.flow;
     const sentTo = flow ? { ...tx.destination, ...(flow.flowId !== undefined ? { flowId: flow.flowId } : {}) } : tx.destination;
     call.b.dialog = Dialog.asUac(tx.request, res, sentTo, `<${this.deps.contactFor(call.caller, tx.destination.transport)}>`);
