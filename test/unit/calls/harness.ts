@@ -6,7 +6,7 @@
  * from the FakeTransport.
  */
 import { CallControl } from '../../../src/calls/call-control.js';
-import type { CallEvents } from '../../../src/calls/call-events.js';
+import type { CallEvent, CallEvents } from '../../../src/calls/call-events.js';
 import { CallManager } from '../../../src/calls/call-manager.js';
 import { InDialogRelay } from '../../../src/calls/in-dialog-relay.js';
 import { MakeCall } from '../../../src/calls/make-call.js';
@@ -111,7 +111,7 @@ export function callRig(opts: { dns?: Record<string, DnSpec>; transferOutcomeMs?
   ua.handle('INVITE', (tx, req) => calls.onInvite(tx, req));
   ua.handleInDialog((tx, req) => relay.onRequest(tx, req), ['BYE', 'INVITE', 'UPDATE', 'INFO', 'OPTIONS', 'NOTIFY', 'REFER']);
 
-  const events: { name: keyof CallEvents; e: CallEvents[keyof CallEvents] }[] = [];
+  const events: { name: keyof CallEvents; e: CallEvent }[] = [];
   for (const name of ['EventDialing', 'EventRinging', 'EventEstablished', 'EventHeld', 'EventRetrieved', 'EventReleased'] as const) {
     calls.events.on(name, (e) => events.push({ name, e }));
   }
@@ -296,4 +296,28 @@ export class Phone {
   calleeDialog(invite: SipRequest, tag = `${this.dn}-tag`): PeerDialog {
     return new PeerDialog(this, getHeaderValues(invite, 'call-id')[0] ?? '', `${getHeaderValues(invite, 'to')[0] ?? ''};tag=${tag}`, getHeaderValues(invite, 'from')[0] ?? '', 0);
   }
+}
+
+/**
+ * An established call: 1001 calls `callee` (default 1002) offering SDP_A, the callee rings and
+ * answers with SDP_B, 1001 ACKs. `allow` / `calleeAllow`: the parties' Allow headers.
+ */
+export function establish(rig: Rig, opts: { callee?: string; allow?: string; calleeAllow?: string } = {}) {
+  const callee = opts.callee ?? '1002';
+  const a = rig.phone('1001');
+  const b = rig.phone(callee);
+  const invite = a.invite(callee, { sdp: SDP_A, ...(opts.allow !== undefined ? { allow: opts.allow } : {}) });
+  const bInvite = b.last('INVITE');
+  b.reply(bInvite, 180);
+  b.reply(bInvite, 200, { body: SDP_B, ...(opts.calleeAllow !== undefined ? { headers: [{ name: 'Allow', value: opts.calleeAllow }] } : {}) });
+  const aDialog = a.callerDialog(invite);
+  aDialog.send('ACK', { cseq: 1 });
+  const call = rig.calls.all().find((c) => c.from === '1001' && c.to === callee);
+  if (!call || call.state !== 'established') throw new Error('the call did not come up');
+  return { a, b, invite, bInvite, aDialog, bDialog: b.calleeDialog(bInvite), call };
+}
+
+/** Lets pending promise callbacks (a re-INVITE's or a REFER's outcome) run. */
+export function flush(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
