@@ -197,7 +197,6 @@ export class SipServer {
     });
     this.calls = new CallManager({
       transactions: this.transactions,
-      transport: this.transport,
       router,
       directory: this.directory,
       records: this.store,
@@ -225,8 +224,8 @@ export class SipServer {
       log: this.log.child({ layer: 'calls' }),
       contactFor: (user, transport) => this.contactFor(user, transport),
     });
-    const phoneTransfers = (this.phoneTransfers = new PhoneTransfer({ calls: this.calls, router, clock: this.clock, log: this.log.child({ layer: 'calls' }), timers }));
-    const relay = new InDialogRelay(this.calls, control, phoneTransfers, this.clock, timers, this.log.child({ layer: 'calls' }));
+    const phoneTransfers = (this.phoneTransfers = new PhoneTransfer({ calls: this.calls, router, clock: this.clock, log: this.log.child({ layer: 'calls' }) }));
+    const relay = new InDialogRelay(this.calls, control, phoneTransfers, this.log.child({ layer: 'calls' }));
     this.ua.handle('INVITE', (tx, req) => this.calls.onInvite(tx, req));
     this.ua.handleInDialog((tx, req) => relay.onRequest(tx, req), ['BYE', 'INVITE', 'UPDATE', 'INFO', 'OPTIONS', 'NOTIFY', 'REFER']);
 

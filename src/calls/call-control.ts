@@ -5,7 +5,8 @@ import type { TransportName } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
-import { calleeDn, causeOf, controllingLeg, dnOf, presentedOf, type Call, type LegName } from './call.js';
+import { calleeDn, controllingLeg, dnOf, presentedOf, type Call, type LegName } from './call.js';
+import { releaseCause } from './release-cause.js';
 import { startTransferCall } from './transfer-call.js';
 import type { CallManager } from './call-manager.js';
 import type { Router } from './routing.js';
@@ -164,7 +165,7 @@ export class CallControl {
   private busy(call: Call): ControlResult | undefined {
     if (call.state !== 'established') return fail(409, `the call is ${call.state}, not established`);
     if (call.transfer) return fail(409, 'the call is being transferred');
-    if (call.pendingReinvite.a || call.pendingReinvite.b) return fail(409, 'a re-INVITE is in progress on the call');
+    if (call.reinvitePending) return fail(409, 'a re-INVITE is in progress on the call');
     return undefined;
   }
 
@@ -225,7 +226,7 @@ export class CallControl {
     }
     this.deps.log.info({ call: call.id, to: transfer.to, outcome }, 'transfer by REFER finished');
     call.transfer = undefined;
-    this.deps.calls.release(call, failed ? causeOf(outcome) : 'normal', outcome, failed ? {} : { transferredTo: transfer.to });
+    this.deps.calls.release(call, failed ? releaseCause(outcome) : 'normal', outcome, failed ? {} : { transferredTo: transfer.to });
   }
 
   /**

@@ -1,31 +1,29 @@
 import { Dialog } from '../dialog/dialog.js';
-import { OkRetransmitter } from '../dialog/ok-retransmitter.js';
 import type { Directory } from '../directory/directory.js';
 import type { CallRecord } from '../registrar/binding.js';
 import type { CallRecordQuery, CallRecordStore } from '../registrar/store.js';
-import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
-import { tagOf } from '../sip/name-addr.js';
+import { getHeaderValues, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
-import { buildCancel } from '../transaction/build-cancel.js';
-import { REOPEN_FAILED } from '../transaction/flow-recovery.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { ClientTransaction, FinalInfo, ServerTransaction } from '../transaction/types.js';
-import { isReliable, type SipTransport, type Source, type TransportName } from '../transport/types.js';
+import type { Source, TransportName } from '../transport/types.js';
 import type { Admission } from './caller-admission.js';
 import type { Clock } from '../util/clock.js';
-import { newCallId, newTag, randomToken } from '../util/ids.js';
+import { newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { SipServerError } from '../util/errors.js';
 import { TypedEvents } from '../util/typed-events.js';
-import { calleeDn, causeOf, legsOf, type Call, type LegName, type ReleaseCause, type ReleasedBy } from './call.js';
+import { Call, calleeDn, recordOf, type LegName, type ReleasedBy } from './call.js';
 import type { CallEvent, CallEvents } from './call-events.js';
+import { CallSetup } from './call-setup.js';
+import { CalleeLeg, CallerLeg, sendRequest, type LegContext } from './leg.js';
+import { failureText, releaseCause, type ReleaseCause } from './release-cause.js';
 import type { Router } from './routing.js';
 import { continueSession } from './sdp.js';
-import { allowsRefer, fromUri, hostOf, offerOf, userOf } from './sip-parties.js';
+import { allowsRefer, offerOf, userOf } from './sip-parties.js';
 
 export interface CallManagerDeps {
   transactions: TransactionLayer;
-  transport: SipTransport;
   router: Router;
   directory: Directory;
   records: CallRecordStore;
@@ -41,14 +39,17 @@ export interface CallManagerDeps {
 }
 
 /**
- * The B2BUA (SPEC §6): every call is two legs joined by the server. This class sets calls up
- * (INVITE → route → INVITE to the callee, failing over along the route's targets, responses
- * mapped back, CANCEL, 2xx after CANCEL ACKed and BYEd), keeps them by leg, and releases
- * them with a cause, a call record and an event. In-dialog requests are relayed by
- * InDialogRelay.
+ * The B2BUA (SPEC §6): every call is two legs joined by the server. This class routes a
+ * caller's INVITE, hands the callee side to CallSetup (INVITE, failover, responses mapped
+ * back), joins the legs when the callee answers, keeps calls by leg, and releases them with a
+ * cause, a call record and an event. What one side does (ACK, 2xx retransmission, CANCEL, BYE)
+ * is its Leg's; in-dialog requests are relayed by InDialogRelay.
  */
 export class CallManager {
   readonly events: TypedEvents<CallEvents>;
+  /** What the calls' legs send through (for the modules that make calls: MakeCall, transfers). */
+  readonly legs: LegContext;
+  private readonly setup: CallSetup;
   private readonly calls = new Map<string, Call>();
   private readonly byInvite = new Map<ServerTransaction, Call>();
   /** Calls by the Call-ID of either leg's dialog, so in-dialog requests find theirs at once. */
@@ -62,6 +63,15 @@ export class CallManager {
 
   constructor(private readonly deps: CallManagerDeps) {
     this.events = new TypedEvents<CallEvents>((err, name) => deps.log.error({ err, event: name }, 'call listener failed'));
+    this.legs = {
+      transactions: deps.transactions,
+      clock: deps.clock,
+      log: deps.log,
+      timers: deps.timers,
+      contactFor: (user, transport) => deps.contactFor(user, transport),
+      typeOf: (dn) => deps.directory.get(dn)?.options.type,
+    };
+    this.setup = new CallSetup({ legs: this.legs, directory: deps.directory, aorFor: (user) => deps.aorFor(user) }, this);
   }
 
   all(): Call[] {
@@ -99,7 +109,7 @@ export class CallManager {
     for (const call of this.all()) this.releaseCall(call, 'administrative', 'SIP;cause=503;text="server shutting down"');
   }
 
-  /** A new INVITE (no To tag) from a caller. */
+  /** A new INVITE (no To tag) from a caller: admitted, routed, and the callee called. */
   onInvite(tx: ServerTransaction, req: SipRequest): void {
     if (!this.accepting) {
       tx.respond(createResponse(req, 503, 'Shutting Down', { toTag: newTag(), headers: [{ name: 'Retry-After', value: '30' }] }));
@@ -115,31 +125,29 @@ export class CallManager {
       return;
     }
     const caller = admission.caller;
-    const call: Call = {
-      id: randomToken(8),
-      origin: 'inbound',
+    const id = randomToken(8);
+    const to = number ?? '';
+    const call = new Call({
+      id,
       from: caller.dn,
       caller: caller.presented,
-      to: number ?? '',
+      to,
       state: 'dialing',
       startedAt: this.deps.clock.now(),
-      a: { tx, invite: req, tag: newTag(), allowsRefer: allowsRefer(req) },
-      b: { targets: [], index: 0, cancelled: false },
-      sdpTo: {},
-      pendingReinvite: { a: false, b: false },
+      a: CallerLeg.inbound(this.legs, tx, req, { dn: caller.dn, tag: newTag(), calledAs: to, call: id, allowsRefer: allowsRefer(req) }),
+      b: new CalleeLeg(this.legs),
       offer: offerOf(req),
-    };
+    });
     this.calls.set(call.id, call);
     this.byInvite.set(tx, call);
     this.emit('EventDialing', call, call.from, call.to);
     const route = number === undefined ? { kind: 'reject' as const, status: 404, reason: 'No User in Request-URI' } : this.deps.router.route(number);
     if (route.kind === 'reject') {
-      this.answerCaller(call, route.status, route.reason);
-      this.release(call, causeOf(route.status), route.status);
+      call.a.answer(route.status, route.reason);
+      this.release(call, releaseCause(route.status), route.status);
       return;
     }
-    call.b.targets = route.targets;
-    this.tryTarget(call);
+    this.setup.connect(call, route.targets);
   }
 
   /** CANCEL of a caller's INVITE (§9.2): 200 to the CANCEL, 487 to the INVITE, CANCEL to the callee. */
@@ -147,15 +155,15 @@ export class CallManager {
     const call = inviteTx && this.byInvite.get(inviteTx);
     cancelTx.respond(createResponse(cancelTx.request, call ? 200 : 481, undefined, { toTag: call?.a.tag ?? newTag() }));
     if (!call || call.state === 'established' || call.state === 'released') return;
-    this.answerCaller(call, 487);
-    this.cancelCallee(call);
+    call.a.answer(487);
+    call.b.cancel();
     this.release(call, 'cancelled', undefined, { by: 'caller' });
   }
 
   /** An ACK that matched no transaction: the ACK for a 2xx the server sent. */
   onAck(ack: SipRequest): void {
     const found = this.findByDialog(ack);
-    if (found) found.call[found.leg].ok?.stop();
+    if (found) found.call[found.leg].stopOk();
   }
 
   /** Ends a call from the server's side: CANCEL or 487 while setting up, BYE on both legs when up. */
@@ -163,11 +171,11 @@ export class CallManager {
     if (call.state === 'released') return;
     const header = reason ? [{ name: 'Reason', value: reason }] : [];
     if (call.state === 'established') {
-      this.bye(call, 'a', header);
-      this.bye(call, 'b', header);
+      call.a.bye(header);
+      call.b.bye(header);
     } else {
-      this.answerCaller(call, 487, undefined, header);
-      this.cancelCallee(call, header);
+      call.a.answer(487, undefined, header);
+      call.b.cancel(header);
       if (call.origin !== 'inbound') this.hangUpOriginator(call, reason ?? 'SIP;cause=487;text="released"');
     }
     this.release(call, cause);
@@ -176,18 +184,14 @@ export class CallManager {
   /** The caller leg hung up before the callee answered (MakeCall: `from`'s BYE): CANCEL the callee. */
   abandon(call: Call): void {
     if (call.state === 'released' || call.state === 'established') return;
-    this.ackOriginator(call);
-    this.cancelCallee(call, [{ name: 'Reason', value: 'SIP;cause=487;text="caller hung up"' }]);
+    call.a.ackAnswer();
+    call.b.cancel([{ name: 'Reason', value: 'SIP;cause=487;text="caller hung up"' }]);
     this.release(call, 'cancelled', undefined, { by: 'caller' });
   }
 
   /** Sends BYE on one leg of an established call (the other side's BYE is answered by the relay). */
   bye(call: Call, leg: 'a' | 'b', headers: SipHeader[] = []): void {
-    const dialog = call[leg].dialog;
-    if (!dialog) return;
-    if (leg === 'a') call.a.ok?.stop();
-    const req = dialog.createRequest('BYE', { headers });
-    this.send(req, dialog.destination, () => undefined, this.reopenOn(call, leg));
+    call[leg].bye(headers);
   }
 
   /**
@@ -197,35 +201,20 @@ export class CallManager {
   release(call: Call, cause: ReleaseCause, status?: number, opts: { by?: ReleasedBy; transferredTo?: string; newCallId?: string } = {}): void {
     if (call.state === 'released') return;
     const by = opts.by ?? 'server';
-    call.a.ok?.stop();
-    call.b.ok?.stop();
+    call.a.stopOk();
+    call.b.stopOk();
     call.a.ackTimer?.cancel();
     call.transfer?.timer?.cancel();
-    call.state = 'released';
+    call.transition('released');
     call.cause = cause;
     call.endedAt = this.deps.clock.now();
     this.calls.delete(call.id);
     if (call.a.tx) this.byInvite.delete(call.a.tx);
     if (call.a.dialog) this.byDialogCallId.delete(call.a.dialog.callId);
     if (call.b.dialog) this.byDialogCallId.delete(call.b.dialog.callId);
-    const legs = legsOf(call);
     const transfer = { ...(opts.transferredTo !== undefined ? { transferredTo: opts.transferredTo } : {}), ...(opts.newCallId !== undefined ? { newCallId: opts.newCallId } : {}) };
     try {
-      this.deps.records.addCallRecord({
-        id: call.id,
-        callId: legs.caller.callId ?? '',
-        fromDn: call.from,
-        caller: call.caller,
-        toDn: calleeDn(call),
-        startedAt: call.startedAt,
-        ...(call.answeredAt !== undefined ? { answeredAt: call.answeredAt } : {}),
-        endedAt: call.endedAt,
-        cause,
-        ...(status !== undefined ? { status } : {}),
-        releasedBy: by,
-        legs,
-        ...transfer,
-      });
+      this.deps.records.addCallRecord(recordOf(call, status, by, transfer));
     } catch (err) {
       this.deps.log.error({ err, call: call.id }, 'could not write the call record');
     }
@@ -239,18 +228,12 @@ export class CallManager {
 
   /** Sends a request in its own client transaction; `onFinal` gets the final response. */
   send(req: SipRequest, dest: Dialog['destination'], onFinal: (res: SipResponse, info: FinalInfo) => void, reopen = true): ClientTransaction | undefined {
-    try {
-      return this.deps.transactions.sendRequest(req, dest, { onFinal, reopen });
-    } catch (err) {
-      this.deps.log.error({ err, method: req.method }, 'could not send a request');
-      return undefined;
-    }
+    return sendRequest(this.legs, req, dest, onFinal, reopen);
   }
 
   /** Whether a dead connection may be re-opened for a request on `leg` (not to a voip-service DN, SPEC §5.4). */
   reopenOn(call: Call, leg: LegName): boolean {
-    const type = leg === 'b' ? call.b.targets[call.b.index]?.type : call.from === null ? undefined : this.deps.directory.get(call.from)?.options.type;
-    return type !== 'voip-service';
+    return call[leg].reopen;
   }
 
   /**
@@ -265,25 +248,20 @@ export class CallManager {
     const local = info.local !== false;
     if (!local && res.status !== 481 && res.status !== 408) return false;
     const dn = leg === 'a' ? call.from : calleeDn(call);
-    const stale = info.local === 'transport-error' && info.cause.code === REOPEN_FAILED;
     if (local && dn !== null && this.deps.directory.get(dn)) {
       this.deps.directory.setState(dn, 'out-of-service', info.local === 'timeout' ? `${res.status} no response in the call` : `transport error in the call: ${info.local === 'transport-error' ? info.cause.message : ''}`);
     }
-    const cause: ReleaseCause = stale ? 'stale-connection-reopen-failed' : info.local === 'transport-error' ? 'transport-failure' : res.status === 481 ? 'normal' : 'timeout';
-    const text = stale ? 'stale connection could not be re-opened' : info.local === 'transport-error' ? 'transport failure' : res.status === 481 ? 'the other party has left the call' : 'no response';
+    const cause = releaseCause(res.status, info, 'dialog');
     this.deps.log.warn({ call: call.id, leg, dn, status: res.status, cause }, 'a leg of the call is gone: releasing the call');
-    this.bye(call, leg === 'a' ? 'b' : 'a', [{ name: 'Reason', value: `SIP;cause=${res.status};text="${text}"` }]);
+    call[leg === 'a' ? 'b' : 'a'].bye([{ name: 'Reason', value: `SIP;cause=${res.status};text="${failureText(res.status, info)}"` }]);
     this.release(call, cause, res.status);
     return true;
   }
 
   /** The leg's dialog is over (BYE sent after a transfer): nothing more goes to it or comes from it. */
   forgetDialog(call: Call, leg: LegName): void {
-    const dialog = call[leg].dialog;
+    const dialog = call[leg].forgetDialog();
     if (!dialog) return;
-    call[leg].dialog = undefined;
-    if (leg === 'a') call.a.ok?.stop();
-    else call.b.ok?.stop();
     const other = call[leg === 'a' ? 'b' : 'a'].dialog;
     if (other?.callId !== dialog.callId && this.byDialogCallId.get(dialog.callId) === call) this.byDialogCallId.delete(dialog.callId);
   }
@@ -296,105 +274,37 @@ export class CallManager {
 
   /** Starts the callee leg of a tracked call along `targets`. */
   connect(call: Call, targets: Call['b']['targets']): void {
-    call.b.targets = targets;
-    call.b.index = 0;
-    this.tryTarget(call);
+    this.setup.connect(call, targets);
   }
 
-  private tryTarget(call: Call): void {
-    const target = call.b.targets[call.b.index];
-    if (!target) return;
-    const { body, contentType, displayName: display, maxForwards } = call.offer;
-    const host = this.deps.contactFor(call.caller, target.destination.transport);
-    const headers: SipHeader[] = [
-      { name: 'Max-Forwards', value: String(Math.max(0, maxForwards - 1)) },
-      { name: 'From', value: `${display !== undefined ? `${display} ` : ''}<${fromUri(call.caller, host)}>;tag=${newTag()}` },
-      // A phone is addressed by its AOR, its Contact only in the Request-URI (SPEC §10); a trunk or
-      // service by the number at its address.
-      { name: 'To', value: `<${target.type === 'extension' ? this.deps.aorFor(target.dn) : target.requestUri}>` },
-      { name: 'Call-ID', value: newCallId(hostOf(host)) },
-      { name: 'CSeq', value: '1 INVITE' },
-      { name: 'Contact', value: `<${host}>` },
-      ...(contentType !== undefined && body.length > 0 ? [{ name: 'Content-Type', value: contentType }] : []),
-    ];
-    const invite: SipRequest = { kind: 'request', method: 'INVITE', uri: target.requestUri, version: SIP_VERSION, headers, body };
-    try {
-      call.b.tx = this.deps.transactions.sendRequest(invite, target.destination, {
-        onProvisional: (res) => this.onCalleeProvisional(call, res),
-        onFinal: (res, info, tx) => this.onCalleeFinal(call, res, info, tx),
-        onAdditional2xx: (res, _source, tx) => this.onAdditional2xx(call, res, tx),
-        // SPEC §5.4: no re-open within a transaction to a voip-service DN; it fails over instead.
-        reopen: target.type !== 'voip-service',
-      });
-    } catch (err) {
-      this.deps.log.error({ err, call: call.id }, 'could not send the INVITE to the callee');
-      this.answerCaller(call, 500);
-      if (call.origin !== 'inbound') this.hangUpOriginator(call, 'SIP;cause=500;text="could not call the other party"');
-      this.release(call, 'rejected', 500);
-    }
-  }
-
-  private onCalleeProvisional(call: Call, res: SipResponse): void {
-    const heldBack = call.b.cancelOnProvisional;
-    if (heldBack && call.b.tx) {
-      call.b.cancelOnProvisional = undefined;
-      this.sendCancel(call.b.tx, heldBack);
-    }
-    if (call.state === 'released' || res.status === 100) return;
-    if (call.state === 'dialing') {
-      call.state = 'ringing';
-      this.emit('EventRinging', call, calleeDn(call), call.from);
-    }
-    this.answerCaller(call, res.status, res.reason, [], res);
-  }
-
-  private onCalleeFinal(call: Call, res: SipResponse, info: FinalInfo, tx: ClientTransaction): void {
-    if (res.status >= 200 && res.status < 300) {
-      if (call.state === 'released' || call.b.cancelled) {
-        this.ackAndBye(res, tx);
-        return;
-      }
-      this.established(call, res, tx);
-      return;
-    }
-    if (call.state === 'released') return;
-    const target = call.b.targets[call.b.index];
-    const localFailure = info.local !== false;
-    if (localFailure && target) {
-      this.deps.directory.setState(target.dn, 'out-of-service', info.local === 'timeout' ? 'INVITE timed out' : `transport error: ${info.cause.code}: ${info.cause.message}`);
-    }
-    if ((localFailure || res.status === 503) && call.b.index + 1 < call.b.targets.length && call.state === 'dialing') {
-      call.b.index++;
-      this.deps.log.info({ call: call.id, from: target?.dn, to: call.b.targets[call.b.index]?.dn }, 'failing over to the next route');
-      this.tryTarget(call);
-      return;
-    }
-    const status = info.local === 'timeout' ? 408 : res.status;
-    const stale = info.local === 'transport-error' && info.cause.code === REOPEN_FAILED;
-    const why = info.local === 'timeout' ? 'no response' : stale ? 'stale connection could not be re-opened' : 'transport failure';
-    const reason = localFailure ? [{ name: 'Reason', value: `SIP;cause=${status};text="${why}"` }] : [];
-    this.answerCaller(call, status, localFailure ? undefined : res.reason, reason);
-    if (call.origin !== 'inbound') this.hangUpOriginator(call, `SIP;cause=${status};text="${localFailure ? why : 'called party did not answer'}"`);
-    this.release(call, stale ? 'stale-connection-reopen-failed' : info.local === 'transport-error' ? 'transport-failure' : causeOf(status), status, { by: localFailure ? 'server' : 'callee' });
-  }
-
-  private established(call: Call, res: SipResponse, tx: ClientTransaction): void {
+  /** The callee answered (CallSetup): the legs are joined, each the way the server is in the caller's dialog. */
+  established(call: Call, res: SipResponse, tx: ClientTransaction): void {
     // The destination is pinned to the flow the INVITE went out on (client-transaction-base).
     call.b.dialog = Dialog.asUac(tx.request, res, tx.destination, `<${this.deps.contactFor(call.caller, tx.destination.transport)}>`);
     call.b.allowsRefer = allowsRefer(res);
     // A transfer by re-INVITE sends its ACK later, with the transferee's answer.
-    if (call.origin !== 'transfer') this.ackCallee(call);
+    if (call.a.role !== 'transferee') call.b.ackAnswer();
     this.byDialogCallId.set(call.b.dialog.callId, call);
     if (call.offer.body.length > 0) call.sdpTo.b = call.offer.body;
+    this.joinCaller(call, res);
+    if (call.a.dialog) this.byDialogCallId.set(call.a.dialog.callId, call);
+    // Released while joining (a transfer whose new party made no offer): it never was established.
+    if (call.state === 'released') return;
+    call.transition('established');
+    call.answeredAt = this.deps.clock.now();
+    this.emit('EventEstablished', call, calleeDn(call), call.from);
+  }
+
+  /** Gives the caller the callee's answer `res`. */
+  private joinCaller(call: Call, res: SipResponse): void {
     const a = call.a;
-    const type = getHeaderValues(res, 'content-type')[0];
-    if (a.tx && a.invite) {
-      a.dialog = Dialog.asUas(a.invite, a.tag, a.tx.source, `<${this.deps.contactFor(call.to, a.tx.source.transport)}>`);
-      const ok = this.responseToCaller(call, 200, 'OK', [], res);
-      a.ok = new OkRetransmitter(this.deps.clock, this.deps.timers.t1, this.deps.timers.t2);
-      a.ok.start(a.tx, ok, isReliable(a.tx.source.transport), () => this.releaseCall(call, 'timeout', 'SIP;cause=408;text="no ACK"'));
+    if (a.role === 'caller') {
+      // The caller gets 200 OK with the callee's session.
+      a.accept(res, () => this.releaseCall(call, 'timeout', 'SIP;cause=408;text="no ACK"'));
       if (res.body.length > 0) call.sdpTo.a = res.body;
-    } else if (a.dialog && call.origin === 'make-call' && a.ackedHeld) {
+    } else if (!a.dialog) {
+      return;
+    } else if (a.role === 'originator' && a.ackedHeld) {
       // MakeCall whose `from` was ACKed with a held answer while `to` rang: the callee's
       // answer reaches `from` now, in a re-INVITE continuing that session.
       this.reinvite(call, 'a', continueSession(call.sdpTo.a, res.body)).then(
@@ -403,27 +313,38 @@ export class CallManager {
         },
         (err: unknown) => this.deps.log.error({ err, call: call.id }, 'MakeCall: re-INVITE to from failed'),
       );
-    } else if (a.dialog && call.origin === 'make-call') {
+    } else if (a.role === 'originator') {
       // MakeCall: `from` answered our offerless INVITE with an offer; its ACK carries the callee's answer.
-      a.ackTimer?.cancel();
-      const ack = a.dialog.createRequest('ACK', { body: res.body, ...(type !== undefined ? { contentType: type } : {}) });
-      this.deps.transactions.sendAck(ack, a.dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
-      call.a.acked = true;
+      const type = getHeaderValues(res, 'content-type')[0];
+      a.ackAnswer({ body: res.body, ...(type !== undefined ? { contentType: type } : {}) });
       if (res.body.length > 0) call.sdpTo.a = res.body;
-    } else if (a.dialog) {
+    } else {
       // Transfer by re-INVITE (RFC 3725 flow I): the new callee answered our offerless INVITE
       // with an offer; the transferee gets it in a re-INVITE (as the next version of its
       // session) and its answer goes to the callee in the ACK.
       this.joinTransferee(call, res).catch((err: unknown) => {
         this.deps.log.error({ err, call: call.id }, 'transfer: joining the transferee failed');
-        this.ackCallee(call);
+        call.b.ackAnswer();
         this.releaseCall(call, 'rejected', 'SIP;cause=500;text="transfer failed"');
       });
     }
-    if (a.dialog) this.byDialogCallId.set(a.dialog.callId, call);
-    call.state = 'established';
-    call.answeredAt = this.deps.clock.now();
-    this.emit('EventEstablished', call, calleeDn(call), call.from);
+  }
+
+  private async joinTransferee(call: Call, res: SipResponse): Promise<void> {
+    if (res.body.length === 0) {
+      call.b.ackAnswer();
+      this.releaseCall(call, 'rejected', 'SIP;cause=488;text="the new party made no offer"');
+      return;
+    }
+    const answer = await this.reinvite(call, 'a', continueSession(call.sdpTo.a, res.body));
+    if (call.state === 'released') return;
+    if (answer.status >= 300) {
+      call.b.ackAnswer();
+      this.releaseCall(call, 'rejected', `SIP;cause=${answer.status};text="the transferee refused the new session"`);
+      return;
+    }
+    call.sdpTo.b = answer.body;
+    call.b.ackAnswer(answer.body);
   }
 
   /**
@@ -432,161 +353,21 @@ export class CallManager {
    * Resolves with the final response (a local 408/503 when there was none).
    */
   reinvite(call: Call, leg: LegName, sdp: Buffer): Promise<SipResponse> {
-    const dialog = call[leg].dialog;
-    if (!dialog) return Promise.reject(new SipServerError('NO_DIALOG', `leg ${leg} of call ${call.id} has no dialog`));
-    call.pendingReinvite[leg === 'a' ? 'b' : 'a'] = true;
-    return new Promise((resolve) => {
-      const req = dialog.createRequest('INVITE', { body: sdp, contentType: 'application/sdp' });
-      const seq = dialog.localSeq;
-      // A party that sends 1xx and never a final response stops timer B: CANCEL it after 64*T1.
-      const guard = this.deps.clock.setTimer(64 * this.deps.timers.t1, () => {
-        if (tx?.active) this.sendCancel(tx, [{ name: 'Reason', value: 'SIP;cause=408;text="no final response"' }]);
-      });
-      const tx = this.send(
-        req,
-        dialog.destination,
-        (res, info) => {
-          guard.cancel();
-          call.pendingReinvite[leg === 'a' ? 'b' : 'a'] = false;
-          if (res.status >= 200 && res.status < 300) {
-            this.ack(dialog, seq);
-            call.sdpTo[leg] = sdp;
-          } else {
-            this.legFailed(call, leg, res, info);
-          }
-          resolve(res);
-        },
-        this.reopenOn(call, leg),
-      );
-      if (!tx) {
-        guard.cancel();
-        call.pendingReinvite[leg === 'a' ? 'b' : 'a'] = false;
-        resolve(createResponse(req, 503, 'Not Sent'));
-      }
+    if (!call[leg].dialog) return Promise.reject(new SipServerError('NO_DIALOG', `leg ${leg} of call ${call.id} has no dialog`));
+    return call[leg].reinvite(sdp, (res, info) => {
+      if (res.status >= 200 && res.status < 300) call.sdpTo[leg] = sdp;
+      else this.legFailed(call, leg, res, info);
     });
   }
 
-  /** ACKs the callee's 2xx to the call's INVITE (with `body` as the answer, for a late offer) and keeps the ACK for retransmitted 2xx. */
-  private ackCallee(call: Call, body?: Buffer): void {
-    const dialog = call.b.dialog;
-    if (!dialog || call.b.ack) return;
-    const ack = dialog.createRequest('ACK', { cseq: 1, ...(body && body.length > 0 ? { body, contentType: 'application/sdp' } : {}) });
-    call.b.ack = ack;
-    this.deps.transactions.sendAck(ack, dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
-  }
-
-  private async joinTransferee(call: Call, res: SipResponse): Promise<void> {
-    if (res.body.length === 0) {
-      this.ackCallee(call);
-      this.releaseCall(call, 'rejected', 'SIP;cause=488;text="the new party made no offer"');
-      return;
-    }
-    const answer = await this.reinvite(call, 'a', continueSession(call.sdpTo.a, res.body));
-    if (call.state === 'released') return;
-    if (answer.status >= 300) {
-      this.ackCallee(call);
-      this.releaseCall(call, 'rejected', `SIP;cause=${answer.status};text="the transferee refused the new session"`);
-      return;
-    }
-    call.sdpTo.b = answer.body;
-    this.ackCallee(call, answer.body);
-  }
-
-  /** Sends an ACK built by the caller on `dialog` (not a transaction: straight to the transport). */
-  ackDirect(ack: SipRequest, dialog: Dialog): void {
-    this.deps.transactions.sendAck(ack, dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
-  }
-
-  /** The ACK for a 2xx to the INVITE with CSeq `cseq` on `dialog` (not a transaction: straight to the transport). */
-  ack(dialog: Dialog, cseq: number): void {
-    this.deps.transactions.sendAck(dialog.createRequest('ACK', { cseq }), dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
-  }
-
   /**
-   * A 2xx after the first final response: the callee retransmitting its 2xx (our ACK was lost,
-   * or is not sent yet) gets the same ACK again (§13.2.2.4); a 2xx from another fork, or one
-   * for a call already gone, is ACKed and BYEd.
-   */
-  private onAdditional2xx(call: Call, res: SipResponse, tx: ClientTransaction): void {
-    const dialog = call.b.dialog;
-    if (dialog && call.state !== 'released' && tagOf(getHeaderValues(res, 'to')[0] ?? '') === dialog.remoteTag) {
-      const ack = call.b.ack;
-      if (ack) this.deps.transactions.sendAck(ack, dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not re-sent'));
-      return;
-    }
-    this.ackAndBye(res, tx);
-  }
-
-  /** A 2xx nobody wants (after CANCEL, or from a second fork): ACK it, then BYE (§15). */
-  private ackAndBye(res: SipResponse, tx: ClientTransaction): void {
-    const dialog = Dialog.asUac(tx.request, res, tx.destination, '<sip:b2bua@invalid>');
-    this.ack(dialog, dialog.localSeq);
-    this.send(dialog.createRequest('BYE', { headers: [{ name: 'Reason', value: 'SIP;cause=487;text="call already ended"' }] }), dialog.destination, () => undefined);
-  }
-
-  private cancelCallee(call: Call, headers: SipHeader[] = []): void {
-    const tx = call.b.tx;
-    call.b.cancelled = true;
-    if (!tx?.active) return;
-    // §9.1: no CANCEL before a provisional response; the first one sends it (a final one,
-    // or timer B, ends the INVITE without it; a 2xx is then ACKed and BYEd).
-    if (tx.state === 'Calling') {
-      call.b.cancelOnProvisional = headers;
-      return;
-    }
-    this.sendCancel(tx, headers);
-  }
-
-  /** Sends the CANCEL of a pending INVITE client transaction (§9.1), with extra headers (Reason). */
-  sendCancel(tx: ClientTransaction, headers: SipHeader[]): void {
-    if (!tx.active) return;
-    tx.noteCancelSent();
-    this.send(buildCancel(tx.request, headers), tx.destination, () => undefined, tx.reopen);
-  }
-
-  /**
-   * MakeCall whose callee leg failed: `from` is still waiting for the ACK of its 2xx (there is
-   * no answer to give it), so ACK without a body and BYE at once; or CANCEL it while ringing.
+   * A failed call towards the callee (MakeCall, transfer) hangs up its caller leg too: `from`
+   * (or the transferee) is ACKed and BYEd, or CANCELled while ringing — unless a failed phone
+   * transfer takes its transferee back into the old call.
    */
   hangUpOriginator(call: Call, reason: string): void {
     if (call.origin === 'transfer' && this.takeBackTransferee?.(call)) return;
-    const a = call.a;
-    const headers = [{ name: 'Reason', value: reason }];
-    if (a.dialog) {
-      this.ackOriginator(call);
-      this.bye(call, 'a', headers);
-    } else if (a.outTx?.active) {
-      this.sendCancel(a.outTx, headers);
-    }
-  }
-
-  /** MakeCall: ACKs `from`'s 2xx, without the answer nobody gave, so it stops retransmitting. */
-  private ackOriginator(call: Call): void {
-    const a = call.a;
-    if (!a.dialog || a.acked) return;
-    a.acked = true;
-    this.deps.transactions.sendAck(a.dialog.createRequest('ACK'), a.dialog.destination).catch((err: unknown) => this.deps.log.warn({ err }, 'ACK not sent'));
-  }
-
-  /** Answers the caller's INVITE; 18x and 2xx carry the callee's body. */
-  private answerCaller(call: Call, status: number, reason?: string, headers: SipHeader[] = [], from?: SipResponse): void {
-    const tx = call.a.tx;
-    if (!tx || (tx.lastResponse && tx.lastResponse.status >= 200)) return;
-    try {
-      tx.respond(this.responseToCaller(call, status, reason, headers, from));
-    } catch (err) {
-      this.deps.log.debug({ err, call: call.id, status }, 'caller transaction no longer takes this response');
-    }
-  }
-
-  private responseToCaller(call: Call, status: number, reason: string | undefined, headers: SipHeader[], from?: SipResponse): SipResponse {
-    const extra: SipHeader[] = [...headers];
-    const transport = call.a.tx?.source.transport ?? 'UDP';
-    if (status > 100 && status < 300) extra.push({ name: 'Contact', value: `<${this.deps.contactFor(call.to, transport)}>` });
-    const type = from && getHeaderValues(from, 'content-type')[0];
-    if (from && from.body.length > 0 && type !== undefined) extra.push({ name: 'Content-Type', value: type });
-    if (!call.a.invite) throw new SipServerError('CALL_NOT_INBOUND', 'only an inbound call has a caller INVITE to answer');
-    return createResponse(call.a.invite, status, reason, { toTag: call.a.tag, headers: extra, ...(from && from.body.length > 0 ? { body: from.body } : {}) });
+    call.a.hangUp([{ name: 'Reason', value: reason }]);
   }
 
   private event(call: Call, dn: string | null, otherDn: string | null): CallEvent {

@@ -1,69 +1,13 @@
-import type { Dialog } from '../dialog/dialog.js';
-import type { OkRetransmitter } from '../dialog/ok-retransmitter.js';
-import type { CallRecordLeg } from '../registrar/binding.js';
-import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
+import type { CallRecord, CallRecordLeg } from '../registrar/binding.js';
+import { getHeaderValues } from '../sip/message.js';
 import { hostPort } from '../util/host-port.js';
-import type { ClientTransaction, ServerTransaction } from '../transaction/types.js';
 import type { TimerHandle } from '../util/clock.js';
-import type { RouteTarget } from './routing.js';
+import { CallStateMachine, type CallState } from './call-state.js';
+import type { CalleeLeg, CallerLeg } from './leg.js';
+import type { ReleaseCause } from './release-cause.js';
 
-export type CallState = 'dialing' | 'ringing' | 'established' | 'released';
-
-/** SPEC §6 release causes. */
-export type ReleaseCause =
-  | 'normal'
-  | 'busy'
-  | 'no-answer'
-  | 'rejected'
-  | 'not-found'
-  | 'transport-failure'
-  | 'stale-connection-reopen-failed'
-  | 'timeout'
-  | 'cancelled'
-  | 'administrative';
-
-/**
- * The caller's leg. For a call that came in, the server is its UAS (`tx`, `invite`); for a
- * MakeCall (third-party call control) the server called this party first, as its UAC
- * (`outTx`), and `tx`/`invite` are absent.
- */
-export interface CallerLeg {
-  tx?: ServerTransaction;
-  invite?: SipRequest;
-  outTx?: ClientTransaction;
-  /** MakeCall: the 2xx from `from` has been ACKed. */
-  acked?: boolean;
-  /**
-   * MakeCall: `from` had to be ACKed before `to` answered, with a held answer (`to`'s answer
-   * reaches it later in a re-INVITE); `ackTimer` is the deadline for that ACK.
-   */
-  ackedHeld?: boolean;
-  ackTimer?: TimerHandle;
-  tag: string;
-  dialog?: Dialog;
-  ok?: OkRetransmitter;
-  /** The party's Allow header names REFER (SingleStepTransfer then uses REFER). */
-  allowsRefer?: boolean;
-}
-
-/** The callee's leg: the server is its UAC; `targets` are tried in order (trunk failover). */
-export interface CalleeLeg {
-  targets: RouteTarget[];
-  index: number;
-  tx?: ClientTransaction;
-  dialog?: Dialog;
-  /** Retransmits our 2xx to a re-INVITE from the callee until its ACK. */
-  ok?: OkRetransmitter;
-  cancelled: boolean;
-  /**
-   * A CANCEL the server owes the callee but may not send yet: no provisional response has
-   * arrived (§9.1); the first one releases it. Holds the CANCEL's extra headers (Reason).
-   */
-  cancelOnProvisional?: SipHeader[];
-  allowsRefer?: boolean;
-  /** The ACK sent for the callee's 2xx, sent again if that 2xx is retransmitted. */
-  ack?: SipRequest;
-}
+export type { CallState } from './call-state.js';
+export type { ReleaseCause } from './release-cause.js';
 
 export type LegName = 'a' | 'b';
 
@@ -80,40 +24,91 @@ export interface PendingTransfer {
   timer?: TimerHandle;
 }
 
-/** One call: two legs joined by the server (SPEC §6). */
-export interface Call {
-  id: string;
-  /**
-   * 'inbound': a caller's INVITE; 'make-call': POST /calls rang `from`, then `to` (RFC 3725);
-   * 'transfer': a re-INVITE based SingleStepTransfer joined the transferee (leg a, in the dialog
-   * it already had with the server) to a new callee.
-   */
-  origin: 'inbound' | 'make-call' | 'transfer';
+/** The session offer sent to the callee: the caller's INVITE body, or (MakeCall) `from`'s 2xx body. */
+export interface Offer {
+  body: Buffer;
+  contentType?: string;
+  displayName?: string;
+  maxForwards: number;
+}
+
+const ORIGIN = { caller: 'inbound', originator: 'make-call', transferee: 'transfer' } as const;
+
+/**
+ * One call: two legs joined by the server (SPEC §6), and its state machine (call-state.ts):
+ * every change of `state` is a `transition()` along the table.
+ */
+export class Call {
+  readonly id: string;
   /**
    * The caller's DN as the server knows it (its registration, a fixed contact's address, or a
    * MakeCall's `from`); null when the caller is no DN the server can vouch for (SPEC §9).
    */
-  from: string | null;
+  readonly from: string | null;
   /** The caller's number as presented to the callee (From user part): the DN, or what a trunk or an unknown caller gave. */
-  caller: string;
+  readonly caller: string;
   /** The dialled number. */
-  to: string;
-  state: CallState;
-  startedAt: number;
+  readonly to: string;
+  readonly startedAt: number;
   answeredAt?: number;
   endedAt?: number;
   cause?: ReleaseCause;
-  a: CallerLeg;
-  b: CalleeLeg;
-  /** The session offer sent to the callee: the caller's INVITE body, or (MakeCall) `from`'s 2xx body. */
-  offer: { body: Buffer; contentType?: string; displayName?: string; maxForwards: number };
+  readonly a: CallerLeg;
+  readonly b: CalleeLeg;
+  offer: Offer;
   /** The last session description the server sent each party (for HoldCall/RetrieveCall/transfer). */
   sdpTo: { a?: Buffer; b?: Buffer };
   /** Set while the call is on hold: who put it there — a party's own re-INVITE, or HoldCall on the API for that leg. */
   heldBy?: { leg: LegName; by: 'party' | 'api' };
   transfer?: PendingTransfer;
-  /** An in-dialog INVITE relayed and not yet answered, per leg: a second one gets 491. */
-  pendingReinvite: { a: boolean; b: boolean };
+  private readonly machine: CallStateMachine;
+
+  constructor(init: {
+    id: string;
+    from: string | null;
+    caller: string;
+    to: string;
+    state: 'dialing' | 'ringing';
+    startedAt: number;
+    a: CallerLeg;
+    b: CalleeLeg;
+    offer: Offer;
+    sdpTo?: { a?: Buffer; b?: Buffer };
+  }) {
+    this.id = init.id;
+    this.from = init.from;
+    this.caller = init.caller;
+    this.to = init.to;
+    this.startedAt = init.startedAt;
+    this.a = init.a;
+    this.b = init.b;
+    this.offer = init.offer;
+    this.sdpTo = init.sdpTo ?? {};
+    this.machine = new CallStateMachine(init.id, init.state);
+  }
+
+  /**
+   * 'inbound': a caller's INVITE; 'make-call': POST /calls rang `from`, then `to` (RFC 3725);
+   * 'transfer': a re-INVITE based SingleStepTransfer joined the transferee (leg a, in the dialog
+   * it already had with the server) to a new callee. Leg a's role says which.
+   */
+  get origin(): 'inbound' | 'make-call' | 'transfer' {
+    return ORIGIN[this.a.role];
+  }
+
+  get state(): CallState {
+    return this.machine.state;
+  }
+
+  /** The one way the state changes; throws on a move the table does not have. */
+  transition(to: CallState): void {
+    this.machine.transition(to);
+  }
+
+  /** A re-INVITE the server sent on either leg is not answered yet: a second one gets 491 (glare). */
+  get reinvitePending(): boolean {
+    return this.a.reinvitePending || this.b.reinvitePending;
+  }
 }
 
 /**
@@ -136,18 +131,7 @@ export function presentedOf(call: Call, leg: LegName): string {
 
 /** The callee DN the call reached or is trying now. */
 export function calleeDn(call: Call): string {
-  return call.b.targets[call.b.index]?.dn ?? call.to;
-}
-
-/** The release cause a final response stands for. */
-export function causeOf(status: number): ReleaseCause {
-  if (status === 486 || status === 600) return 'busy';
-  if (status === 404 || status === 484 || status === 604) return 'not-found';
-  if (status === 480) return 'no-answer';
-  if (status === 408) return 'timeout';
-  if (status === 487) return 'cancelled';
-  if (status === 503) return 'transport-failure';
-  return 'rejected';
+  return call.b.target?.dn ?? call.to;
 }
 
 /** Both legs as a call record keeps them: each dialog's Call-ID, transport, address and DN. */
@@ -170,4 +154,24 @@ export function legsOf(call: Call): { caller: CallRecordLeg; callee: CallRecordL
     dn: calleeDn(call),
   };
   return { caller, callee };
+}
+
+/** The record of a released call: its parties, times and cause, who ended it (`by`), and where a transfer took it. */
+export function recordOf(call: Call, status: number | undefined, by: ReleasedBy, transfer: { transferredTo?: string; newCallId?: string }): CallRecord {
+  const legs = legsOf(call);
+  return {
+    id: call.id,
+    callId: legs.caller.callId ?? '',
+    fromDn: call.from,
+    caller: call.caller,
+    toDn: calleeDn(call),
+    startedAt: call.startedAt,
+    ...(call.answeredAt !== undefined ? { answeredAt: call.answeredAt } : {}),
+    endedAt: call.endedAt,
+    cause: call.cause,
+    ...(status !== undefined ? { status } : {}),
+    releasedBy: by,
+    legs,
+    ...transfer,
+  };
 }

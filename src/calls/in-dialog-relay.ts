@@ -1,9 +1,6 @@
-import { OkRetransmitter } from '../dialog/ok-retransmitter.js';
-import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
+import { getHeaderValues, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
-import type { ServerTransaction } from '../transaction/types.js';
-import { isReliable } from '../transport/types.js';
-import type { Clock } from '../util/clock.js';
+import type { FinalInfo, ServerTransaction } from '../transaction/types.js';
 import { newTag } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { dnOf, type Call } from './call.js';
@@ -24,8 +21,6 @@ export class InDialogRelay {
     private readonly calls: CallManager,
     private readonly control: Pick<CallControl, 'onTransferDialogRequest'>,
     private readonly phoneTransfers: Pick<PhoneTransfer, 'transferring' | 'onRefer' | 'onDialogRequest'>,
-    private readonly clock: Clock,
-    private readonly timers: { t1: number; t2: number },
     private readonly log: Logger,
   ) {}
 
@@ -76,28 +71,20 @@ export class InDialogRelay {
       return;
     }
     const isInvite = req.method === 'INVITE';
-    if (isInvite) {
-      if (call.pendingReinvite.a || call.pendingReinvite.b) {
-        reply(491, undefined, { toTag: dialog.localTag, headers: [{ name: 'Retry-After', value: '1' }] });
-        return;
-      }
-      call.pendingReinvite[leg] = true;
+    if (isInvite && call.reinvitePending) {
+      reply(491, undefined, { toTag: dialog.localTag, headers: [{ name: 'Retry-After', value: '1' }] });
+      return;
     }
     const contentType = getHeaderValues(req, 'content-type')[0];
     const out = target.createRequest(req.method, { body: req.body, ...(contentType !== undefined ? { contentType } : {}) });
-    const outSeq = target.localSeq;
     const offer = (isInvite || req.method === 'UPDATE') && req.body.length > 0;
-    this.calls.send(out, target.destination, (res, info) => {
-      if (isInvite) call.pendingReinvite[leg] = false;
+    const onFinal = (res: SipResponse, info: FinalInfo): void => {
       const accepted = res.status >= 200 && res.status < 300;
       if (offer && accepted) {
         call.sdpTo[other] = req.body;
         if (res.body.length > 0) call.sdpTo[leg] = res.body;
       }
-      if (isInvite && accepted) {
-        this.calls.ack(target, outSeq);
-        this.noteHold(call, leg, req.body);
-      }
+      if (isInvite && accepted) this.noteHold(call, leg, req.body);
       const type = getHeaderValues(res, 'content-type')[0];
       const headers: SipHeader[] = [];
       if (isInvite && res.status < 300) headers.push({ name: 'Contact', value: dialog.localContact });
@@ -105,16 +92,16 @@ export class InDialogRelay {
       const answer = createResponse(req, res.status, res.reason, { toTag: dialog.localTag, headers, body: res.body });
       if (isInvite && res.status >= 200 && res.status < 300) {
         // The 2xx to a re-INVITE is retransmitted until ACKed like any other (§13.3.1.4).
-        const ok = new OkRetransmitter(this.clock, this.timers.t1, this.timers.t2);
-        call[leg].ok?.stop();
-        call[leg].ok = ok;
-        ok.start(tx, answer, isReliable(tx.source.transport), () => this.log.warn({ call: call.id }, 'no ACK for a re-INVITE 2xx'));
+        call[leg].sendOk(tx, answer, () => this.log.warn({ call: call.id }, 'no ACK for a re-INVITE 2xx'));
       } else {
         tx.respond(answer);
         // The other party is gone (no answer, its connection lost, 481): end the call.
         this.calls.legFailed(call, other, res, info);
       }
-    }, this.calls.reopenOn(call, other));
+    };
+    // A relayed INVITE is pending on the other leg until its final response (a second one gets 491); its 2xx is ACKed there.
+    if (isInvite) call[other].sendInvite(out, onFinal);
+    else call[other].send(out, onFinal);
   }
 
   private noteHold(call: Call, leg: 'a' | 'b', sdp: Buffer): void {

@@ -1,13 +1,14 @@
 import { Dialog } from '../dialog/dialog.js';
 import { getHeaderValues, SIP_VERSION, type SipRequest, type SipResponse } from '../sip/message.js';
-import { REOPEN_FAILED } from '../transaction/flow-recovery.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { ClientTransaction, FinalInfo } from '../transaction/types.js';
 import type { TransportName } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { newCallId, newTag, randomToken } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
-import { causeOf, type Call } from './call.js';
+import { Call } from './call.js';
+import { CalleeLeg, CallerLeg } from './leg.js';
+import { releaseCause } from './release-cause.js';
 import { allowsRefer } from './sip-parties.js';
 import { heldAnswer } from './sdp.js';
 import type { CallManager } from './call-manager.js';
@@ -53,20 +54,17 @@ export class MakeCall {
     const transport = origin.destination.transport;
     const contact = this.deps.contactFor(to, transport);
     const host = contact.replace(/^sips?:[^@]*@/, '').split(';')[0] ?? '';
-    const call: Call = {
+    const call = new Call({
       id: randomToken(8),
-      origin: 'make-call',
       from,
       caller: from,
       to,
       state: 'ringing',
       startedAt: this.deps.clock.now(),
-      a: { tag: newTag() },
-      b: { targets: [], index: 0, cancelled: false },
-      sdpTo: {},
-      pendingReinvite: { a: false, b: false },
+      a: CallerLeg.originator(this.deps.calls.legs, from, newTag()),
+      b: new CalleeLeg(this.deps.calls.legs),
       offer: { body: Buffer.alloc(0), maxForwards: 70 },
-    };
+    });
     const invite: SipRequest = {
       kind: 'request',
       method: 'INVITE',
@@ -102,10 +100,7 @@ export class MakeCall {
     const dialog = call.a.dialog;
     if (!dialog || call.a.acked || call.state === 'released' || call.state === 'established') return;
     const held = heldAnswer(call.offer.body, String(this.deps.clock.now()));
-    const ack = dialog.createRequest('ACK', call.offer.body.length > 0 ? { body: held, contentType: 'application/sdp' } : {});
-    this.deps.calls.ackDirect(ack, dialog);
-    call.a.acked = true;
-    call.a.ackedHeld = true;
+    call.a.ackAnswer(call.offer.body.length > 0 ? { body: held, contentType: 'application/sdp' } : {}, true);
     if (call.offer.body.length > 0) call.sdpTo.a = held;
     this.deps.log.info({ call: call.id }, 'MakeCall: to still rings; from ACKed with a held answer');
   }
@@ -119,8 +114,7 @@ export class MakeCall {
   private originatorAnswered(call: Call, res: SipResponse, info: FinalInfo, tx: ClientTransaction, targets: Call['b']['targets'], contact: string): void {
     if (res.status < 200 || res.status >= 300) {
       if (call.state === 'released') return;
-      const cause = info.local === 'transport-error' ? (info.cause.code === REOPEN_FAILED ? 'stale-connection-reopen-failed' : 'transport-failure') : causeOf(res.status);
-      this.deps.calls.release(call, cause, res.status, { by: info.local === false ? 'caller' : 'server' });
+      this.deps.calls.release(call, releaseCause(res.status, info), res.status, { by: info.local === false ? 'caller' : 'server' });
       return;
     }
     // The destination is pinned to the flow the INVITE went out on (client-transaction-base).
@@ -139,7 +133,7 @@ export class MakeCall {
     // `from` ends the session if its 2xx is not ACKed within 64·T1. So if `to` has not answered
     // by 16·T1, `from` is ACKed with a held answer and gets `to`'s session in a re-INVITE later.
     call.a.ackTimer = this.deps.clock.setTimer(16 * this.deps.t1, () => this.ackHeld(call));
-    call.state = 'dialing';
+    call.transition('dialing');
     this.deps.calls.emit('EventDialing', call, call.from, call.to);
     this.deps.calls.connect(call, targets);
   }

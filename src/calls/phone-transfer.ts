@@ -1,10 +1,8 @@
 import { SipParseError } from '../util/errors.js';
-import { OkRetransmitter } from '../dialog/ok-retransmitter.js';
 import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
 import { parseNameAddr } from '../sip/name-addr.js';
 import { createResponse, REASON_PHRASES } from '../sip/response.js';
 import type { ServerTransaction } from '../transaction/types.js';
-import { isReliable } from '../transport/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Call, LegName } from './call.js';
@@ -20,7 +18,6 @@ export interface PhoneTransferDeps {
   router: Router;
   clock: Clock;
   log: Logger;
-  timers: { t1: number; t2: number };
   /** After the final NOTIFY, how long the transferor has to hang up before the server sends BYE (default 2000 ms). */
   transferorByeMs?: number;
 }
@@ -152,10 +149,7 @@ export class PhoneTransfer {
       const answer = continueSession(call.sdpTo[leg], mirrorDirection(call.sdpTo[leg], req.body));
       call.sdpTo[leg] = answer;
       const ok = createResponse(req, 200, 'OK', { toTag: dialog.localTag, headers: [{ name: 'Contact', value: dialog.localContact }, { name: 'Content-Type', value: 'application/sdp' }], body: answer });
-      const retransmitter = new OkRetransmitter(this.deps.clock, this.deps.timers.t1, this.deps.timers.t2);
-      call[leg].ok?.stop();
-      call[leg].ok = retransmitter;
-      retransmitter.start(tx, ok, isReliable(tx.source.transport), () => this.deps.log.warn({ call: call.id }, 'no ACK for a re-INVITE 2xx'));
+      call[leg].sendOk(tx, ok, () => this.deps.log.warn({ call: call.id }, 'no ACK for a re-INVITE 2xx'));
       return;
     }
     // A second transfer while this one runs waits for it (RFC 3261 §14.1's 491 for REFER too).
@@ -167,7 +161,7 @@ export class PhoneTransfer {
   private busy(call: Call): { status: number; reason: string } | undefined {
     if (call.state !== 'established') return { status: 403, reason: 'Call Not Established' };
     if (call.transfer || this.pending.has(call)) return { status: 491, reason: 'Transfer in Progress' };
-    if (call.pendingReinvite.a || call.pendingReinvite.b) return { status: 491, reason: 'Request Pending' };
+    if (call.reinvitePending) return { status: 491, reason: 'Request Pending' };
     return undefined;
   }
 
@@ -195,10 +189,7 @@ export class PhoneTransfer {
   private takeBack(newCall: Call): boolean {
     const p = this.byNewCall.get(newCall.id);
     if (!p || p.transferorGone || p.call.state === 'released' || !newCall.a.dialog) return false;
-    p.call[p.transferee].dialog = newCall.a.dialog;
-    if (newCall.a.ok) p.call[p.transferee].ok = newCall.a.ok;
-    newCall.a.dialog = undefined;
-    newCall.a.ok = undefined;
+    newCall.a.moveDialogTo(p.call[p.transferee]);
     this.deps.calls.track(p.call, p.call[p.transferee].dialog);
     return true;
   }

@@ -1,6 +1,7 @@
 import type { Clock } from '../util/clock.js';
 import { randomToken } from '../util/ids.js';
-import { dnOf, presentedOf, type Call, type LegName } from './call.js';
+import { Call, dnOf, presentedOf, type LegName } from './call.js';
+import { CalleeLeg, CallerLeg } from './leg.js';
 import type { CallManager } from './call-manager.js';
 
 /**
@@ -21,24 +22,20 @@ export function startTransferCall(
   beforeConnect?: (moved: Call) => void,
 ): Call {
   const dialog = call[transferee].dialog;
-  const ok = call[transferee].ok;
-  const moved: Call = {
+  const moved = new Call({
     id: randomToken(8),
-    origin: 'transfer',
     from: dnOf(call, transferee),
     caller: presentedOf(call, transferee),
     to,
     state: 'dialing',
     startedAt: clock.now(),
-    a: { tag: dialog?.localTag ?? '', acked: true, ...(dialog ? { dialog } : {}), ...(ok ? { ok } : {}), ...(call[transferee].allowsRefer ? { allowsRefer: true } : {}) },
-    b: { targets: [], index: 0, cancelled: false },
+    // The transferee's dialog (with its 2xx retransmitter, if any) moves to the new call.
+    a: CallerLeg.transferee(calls.legs, dnOf(call, transferee), call[transferee]),
+    b: new CalleeLeg(calls.legs),
     // No offer: the new party makes one, and the transferee answers it (RFC 3725 flow I).
     offer: { body: Buffer.alloc(0), maxForwards: 70 },
     sdpTo: call.sdpTo[transferee] ? { a: call.sdpTo[transferee] } : {},
-    pendingReinvite: { a: false, b: false },
-  };
-  call[transferee].dialog = undefined;
-  call[transferee].ok = undefined;
+  });
   calls.track(moved, dialog);
   calls.emit('EventDialing', moved, moved.from, to);
   beforeConnect?.(moved);
