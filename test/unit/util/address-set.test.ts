@@ -16,6 +16,17 @@ describe('AddressSet: trusted sources as CIDRs', () => {
     expect(set.has('198.51.100.1')).toBe(true);
   });
 
+  it('answers the same when asked again (its answers are remembered): after an address is added, and past the memory\'s size', () => {
+    const set = new AddressSet(['10.0.0.0/8']);
+    expect(set.has('198.51.100.1')).toBe(false);
+    set.addAddress('198.51.100.1');
+    expect(set.has('198.51.100.1')).toBe(true);
+    for (let i = 0; i < 5000; i++) expect(set.has(`10.0.${i >> 8}.${i & 255}`)).toBe(true);
+    for (let i = 0; i < 5000; i++) expect(set.has(`192.0.${i >> 8}.${i & 255}`)).toBe(false);
+    expect(set.has('::ffff:10.1.2.3')).toBe(true);
+    expect(set.has('198.51.100.1')).toBe(true);
+  });
+
   it('parses only well-formed CIDRs', () => {
     expect(parseCidr('10.0.0.0/8')).toEqual({ address: '10.0.0.0', bits: 8, family: 'ipv4' });
     expect(parseCidr('::1')).toEqual({ address: '::1', bits: 128, family: 'ipv6' });
