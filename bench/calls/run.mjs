@@ -1,21 +1,37 @@
 #!/usr/bin/env node
-// bench/calls (issue 6): SIPp UAC → X → SIPp UAS (registered as a DN), a basic call with a
-// 200 ms hold, over UDP and TCP (one connection each way), where X is
+// bench/calls (issues 6 and 14): SIPp UAC → X → SIPp UAS (registered as DN 1002), over UDP and
+// TCP (one connection each way), where X is
 //   direct      nothing: SIPp to SIPp, the harness's ceiling;
 //   sip-server  this server (a B2BUA: two dialogs per call);
 //   kamailio    Kamailio 5.6 as a transaction-stateful proxy with an in-memory registrar
 //               (bench/kamailio/proxy.cfg; Debian package `kamailio`, installed if missing).
+// Two call scenarios (--scenarios):
+//   ours        test/sipp/uac-basic.xml → uas-basic.xml: INVITE, 180, 200, ACK, 200 ms hold, BYE;
+//   builtin     SIPp's own `-sn uac -d 0` → `-sn uas`: the same call with no hold (its UAS
+//               answers 180 then 200 and keeps each call 4 s in timewait after the BYE).
 // For each, the call rate is stepped up (doubling, then two steps of refinement between the
-// last rate that passed and the first that failed), each step at least --seconds long, and the
-// highest rate with zero failed calls is kept, with the CPU and RSS of X and the call-setup
-// latency (INVITE sent → 200 received at the UAC, SIPp's response-time trace: median, p99).
-// Writes bench/results/<date>-calls.{json,md,svg}.
+// last rate that passed and the first that failed), each step a fixed-rate trial of --seconds,
+// with a fresh target and UAS. A trial passes only when, all at once:
+//   calls            every call placed succeeded at the UAC (SIPp "Successful call" = calls, 0 failed);
+//   retransmissions  0, counted by both SIPp sides (Retransmissions(C) of -trace_stat: its own
+//                    timer retransmissions and its answers to the peer's retransmissions); the
+//                    UAS is stopped with SIGUSR1 after the UAC has finished and waited for, so
+//                    its figure is the final one;
+//   time             the last call was done (SIPp's own elapsed time) within 1 s of the nominal
+//                    length: calls ÷ rate, plus the scenario's hold;
+//   rate             ≥ 90 % of the offered rate achieved: 200s received per second from the first
+//                    call's to the last's (SIPp's response-time trace).
+// The highest passing rate below the first failing one is kept, with the CPU and RSS of X and
+// the call-setup latency (INVITE sent → 200 received at the UAC: median, p99), and the ratio
+// sip-server ÷ kamailio per transport and scenario. Writes bench/results/<date>-calls.{json,md,svg}.
 //
-//   npm run bench:calls -- [--seconds 20] [--transports udp,tcp] [--targets direct,sip-server,kamailio]
-//   node bench/calls/run.mjs --from-json bench/results/<date>-calls.json   (report again, no measuring)
+//   npm run bench:calls -- [--seconds 10] [--transports udp,tcp] [--targets direct,sip-server,kamailio]
+//                          [--scenarios ours,builtin] [--start 250] [--max 32000]
+//   node bench/calls/run.mjs --from-json bench/results/<date>-calls.json   (report again, no measuring;
+//   files from before the strict criterion are reported with the old one, and say so)
 import { execFileSync, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,16 +40,30 @@ import { lineChart, median, percentile, root, writeReport } from '../report/repo
 
 const { values } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '20' },
+    seconds: { type: 'string', default: '10' },
     start: { type: 'string', default: '250' },
     max: { type: 'string', default: '32000' },
     transports: { type: 'string', default: 'udp,tcp' },
     targets: { type: 'string', default: 'direct,sip-server,kamailio' },
+    scenarios: { type: 'string', default: 'ours,builtin' },
     'from-json': { type: 'string' },
   },
 });
 let seconds = Number(values.seconds);
 const TICKS = 100; // USER_HZ
+
+/**
+ * The call scenarios: SIPp's arguments on each side and the hold (s) of a call, part of the
+ * nominal length of a trial. SIPp's built-in uac sends ACK and BYE to sip:1002@<target> (not to
+ * the 200's Contact, no route set): the B2BUA is that target anyway; the Kamailio config looks
+ * 1002 up again for an in-dialog request addressed to itself.
+ */
+const SCENARIOS = {
+  ours: { uac: ['-sf', join(root, 'test/sipp/uac-basic.xml')], uas: ['-sf', join(root, 'test/sipp/uas-basic.xml')], holdS: 0.2, what: 'test/sipp/uac-basic.xml → uas-basic.xml, 200 ms hold' },
+  builtin: { uac: ['-sn', 'uac', '-d', '0'], uas: ['-sn', 'uas'], holdS: 0, what: "SIPp's built-in uac (-d 0, no hold) → uas" },
+};
+const MIN_RATE_SHARE = 0.9; // of the offered rate
+const TIME_SLACK_S = 1; // past the nominal length
 
 async function freePort() {
   for (;;) {
@@ -192,11 +222,56 @@ async function register(serverPort, dn, contactPort, transport) {
   if (!line.includes(' 200 ')) throw new Error(`REGISTER ${dn}: ${line}`);
 }
 
-/** One step: `rate` calls/s for `seconds`, with the CPU, RSS and latency seen. */
-async function step({ transport, targetPort, dn, rate, pid }) {
+
+/** The last row of a SIPp -trace_stat file (cumulative counters), or null. */
+function lastStats(file) {
+  if (!existsSync(file)) return null;
+  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  if (lines.length < 2) return null;
+  const head = lines[0].split(';');
+  const row = lines.at(-1).split(';');
+  const get = (name) => row[head.indexOf(name)];
+  const num = (name) => (head.includes(name) ? Number(get(name)) : null);
+  // "2026-12-02\t01:40:08.171307\t1796175608.171307": the epoch is the last field.
+  const epoch = (name) => Number(get(name)?.split('\t').at(-1));
+  return {
+    elapsedS: epoch('CurrentTime') - epoch('StartTime'),
+    outgoing: num('OutgoingCall(C)'),
+    incoming: num('IncomingCall(C)'),
+    successful: num('SuccessfulCall(C)'),
+    failed: num('FailedCall(C)'),
+    retransmissions: num('Retransmissions(C)'),
+    deadCallMsgs: num('DeadCallMsgs(C)'),
+    outOfCallMsgs: num('OutOfCallMsgs(C)'),
+  };
+}
+
+/**
+ * Stops the UAS and waits for it, so that its statistics file ends with its final figures:
+ * SIGUSR1 is SIPp's graceful quit (no new calls, wait for the open ones: the built-in uas keeps
+ * each call 4 s in timewait); a second one aborts the calls left, then SIGKILL.
+ */
+async function stopUas(uas, exited) {
+  const waitExit = (ms) => Promise.race([exited.then(() => true), sleep(ms).then(() => false)]);
+  if (uas.exitCode !== null) return 'exited early';
+  uas.kill('SIGUSR1');
+  if (await waitExit(8000)) return 'graceful';
+  uas.kill('SIGUSR1');
+  if (await waitExit(2000)) return 'forced';
+  uas.kill('SIGKILL');
+  await waitExit(1000);
+  return 'killed';
+}
+
+/**
+ * One fixed-rate trial: `rate` calls/s for `seconds` with the UAS already listening, and
+ * everything the pass criterion needs, with the CPU, RSS and latency seen.
+ */
+async function step({ transport, scenario, targetPort, dn, rate, pid, uas, uasExited, dir }) {
   const sippT = transport === 'tcp' ? 't1' : 'u1';
+  const sc = SCENARIOS[scenario];
   const calls = rate * seconds;
-  const dir = mkdtempSync(join(tmpdir(), 'bench-step-'));
+  const uacStats = join(dir, 'uac-stats.csv');
   const pids = pid ? tree(pid) : [];
   const cpu0 = cpuTicks(pids);
   let rssMax = rssKb(pids);
@@ -205,48 +280,88 @@ async function step({ transport, targetPort, dn, rate, pid }) {
   const r = await run(
     'sipp',
     [
-      '-sf', join(root, 'test/sipp/uac-basic.xml'), '-t', sippT, '-i', '127.0.0.1', '-s', dn,
+      ...sc.uac, '-t', sippT, '-i', '127.0.0.1', '-s', dn,
       '-r', String(rate), '-m', String(calls), '-l', String(Math.max(100, rate * 2)), '-timeout', `${seconds * 3 + 30}s`, '-timeout_error',
-      '-nostdin', '-buff_size', '4194304', '-max_socket', '60000', '-trace_rtt', '-rtt_freq', '100', `127.0.0.1:${targetPort}`,
+      '-nostdin', '-buff_size', '4194304', '-max_socket', '60000', '-trace_rtt', '-rtt_freq', '100',
+      '-trace_stat', '-stf', uacStats, '-fd', '1', `127.0.0.1:${targetPort}`,
     ],
     dir,
   );
   const wallS = (Date.now() - t0) / 1000;
   clearInterval(sampler);
   const cpuPct = pid ? (100 * (cpuTicks(pid ? tree(pid) : []) - cpu0)) / TICKS / wallS : null;
-  const failed = Number(/Failed call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(r.out)?.[1] ?? (r.code === 0 ? 0 : calls));
+  // Late retransmissions (e.g. of a BYE's 200) still count: give them a second, then stop the UAS.
+  await sleep(1000);
+  const uasStop = await stopUas(uas, uasExited);
+  const uac = lastStats(uacStats);
+  const uasS = lastStats(join(dir, 'uas-stats.csv'));
   const rttFile = readdirSync(dir).find((f) => f.endsWith('_rtt.csv'));
-  const rtts = rttFile
+  const samples = rttFile
     ? readFileSync(join(dir, rttFile), 'utf8')
         .split('\n')
         .slice(1)
-        .map((l) => Number(l.split(';')[1]))
-        .filter((v) => Number.isFinite(v))
+        .map((l) => l.split(';').map(Number))
+        .filter(([at, rtt]) => Number.isFinite(at) && Number.isFinite(rtt))
     : [];
+  const rtts = samples.map(([, rtt]) => rtt);
+  // Setups per second from the first 200 to the last (Date_ms: when each 200 arrived).
+  const ats = samples.map(([at]) => at).sort((a, b) => a - b);
+  const spanS = ats.length > 1 ? (ats.at(-1) - ats[0]) / 1000 : 0;
+  const achievedCps = spanS > 0 ? Math.round((ats.length - 1) / spanS) : null;
+  const round3 = (x) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 1000) / 1000);
   return {
+    scenario,
+    seconds,
     rate,
     calls,
-    failed,
+    placed: uac?.outgoing ?? null,
+    successful: uac?.successful ?? null,
+    failed: uac?.failed ?? Number(/Failed call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(r.out)?.[1] ?? (r.code === 0 ? 0 : calls)),
+    retransUac: uac?.retransmissions ?? null,
+    retransUas: uasS?.retransmissions ?? null,
+    // Messages for calls SIPp had already ended (e.g. a request retransmitted after the call's
+    // end): not in Retransmissions(C), recorded to see them.
+    lateMsgsUac: uac ? uac.deadCallMsgs + uac.outOfCallMsgs : null,
+    lateMsgsUas: uasS ? uasS.deadCallMsgs + uasS.outOfCallMsgs : null,
+    uasSuccessful: uasS?.successful ?? null,
+    uasFailed: uasS?.failed ?? null,
+    uasStop,
     sippExit: r.code,
     wallS,
-    achievedCps: Math.round(calls / wallS),
+    elapsedS: round3(uac?.elapsedS),
+    nominalS: round3(calls / rate + sc.holdS),
+    achievedCps,
     cpuPct: cpuPct === null ? null : Math.round(cpuPct),
     rssMB: pid ? Math.round(rssMax / 1024) : null,
     setupMs: { median: median(rtts), p99: percentile(rtts, 99), samples: rtts.length },
   };
 }
 
+/** Steps saved before the strict criterion (issue 14) carry no retransmission counts. */
+const isLegacy = (s) => !('retransUac' in s);
+
 /**
- * A step passes when no call failed and SIPp kept the offered rate: it placed all its calls
- * within 2 s of the step's length (start, the last calls' 200 ms hold and teardown take well
- * under that). SIPp's concurrency limit otherwise turns overload into slow calls, not failed ones.
+ * Which conditions of the pass criterion a step failed (none: it passed). Strict (issue 14):
+ * every call successful, no retransmission on either SIPp side, the last call done within 1 s
+ * of the nominal length, ≥ 90 % of the offered rate achieved. Legacy steps (older JSON): no
+ * call failed and SIPp was done within the step's length + 2 s, as then.
  */
-function passed(s) {
-  return s.failed === 0 && s.sippExit === 0 && s.wallS <= seconds + 2;
+function failedConditions(s, legacySeconds) {
+  const why = [];
+  if (isLegacy(s)) {
+    if (s.failed !== 0 || s.sippExit !== 0) why.push(`calls: ${s.failed} failed${s.sippExit ? `, SIPp exit ${s.sippExit}` : ''}`);
+    if (!(s.wallS <= legacySeconds + 2)) why.push(`time: ${s.wallS} s > ${legacySeconds} s + 2 (old criterion)`);
+    return why;
+  }
+  if (s.successful !== s.calls || s.failed !== 0 || s.sippExit !== 0) why.push(`calls: ${s.successful ?? '?'} of ${s.calls} successful, ${s.failed ?? '?'} failed${s.sippExit ? `, SIPp exit ${s.sippExit}` : ''}`);
+  if (s.retransUac !== 0 || s.retransUas !== 0) why.push(`retransmissions: UAC ${s.retransUac ?? '?'}, UAS ${s.retransUas ?? '?'}${s.uasStop === 'graceful' ? '' : ` (UAS ${s.uasStop})`}`);
+  if (!(s.elapsedS !== null && s.elapsedS <= s.nominalS + TIME_SLACK_S)) why.push(`time: last call done at ${s.elapsedS ?? '?'} s > ${s.nominalS} s + ${TIME_SLACK_S}`);
+  if (!(s.achievedCps !== null && s.achievedCps >= MIN_RATE_SHARE * s.rate)) why.push(`rate: ${s.achievedCps ?? '?'}/s achieved < ${MIN_RATE_SHARE * 100} % of ${s.rate}/s`);
+  return why;
 }
 
 /** A fresh target and UAS for each step, so that one overloaded step cannot spoil the next. */
-async function freshStep(target, transport, rate) {
+async function freshStep(target, transport, scenario, rate) {
   const dn = '1002';
   const uasPort = await freePort();
   let proc;
@@ -256,24 +371,40 @@ async function freshStep(target, transport, rate) {
     proc = target === 'kamailio' ? await startKamailio(targetPort) : await startSipServer(targetPort);
     await register(targetPort, dn, uasPort, transport);
   }
-  const uas = spawn('sipp', ['-sf', join(root, 'test/sipp/uas-basic.xml'), '-t', transport === 'tcp' ? 't1' : 'u1', '-i', '127.0.0.1', '-p', String(uasPort), '-nostdin', '-buff_size', '4194304', '-max_socket', '60000'], { stdio: 'ignore', cwd: tmpdir() });
+  const dir = mkdtempSync(join(tmpdir(), 'bench-step-'));
+  const uas = spawn(
+    'sipp',
+    [...SCENARIOS[scenario].uas, '-t', transport === 'tcp' ? 't1' : 'u1', '-i', '127.0.0.1', '-p', String(uasPort), '-nostdin', '-buff_size', '4194304', '-max_socket', '60000', '-trace_stat', '-stf', join(dir, 'uas-stats.csv'), '-fd', '1'],
+    { stdio: 'ignore', cwd: dir },
+  );
+  const uasExited = new Promise((r) => uas.once('exit', r));
   await sleep(300);
   try {
-    return await step({ transport, targetPort, dn, rate, pid: proc?.pid });
+    return await step({ transport, scenario, targetPort, dn, rate, pid: proc?.pid, uas, uasExited, dir });
   } finally {
-    uas.kill('SIGKILL');
+    if (uas.exitCode === null && uas.signalCode === null) uas.kill('SIGKILL');
     proc?.stop();
+    rmSync(dir, { recursive: true, force: true });
     await sleep(500);
   }
 }
 
-async function measure(target, transport) {
+const fmt = (x) => x ?? '–';
+
+async function measure(target, transport, scenario) {
   const steps = [];
   const tryRate = async (rate) => {
-    const s = await freshStep(target, transport, rate);
+    const s = await freshStep(target, transport, scenario, rate);
+    s.failedConditions = failedConditions(s);
     steps.push(s);
-    console.log(`  ${target} ${transport.toUpperCase()} ${rate}/s: ${s.failed} failed, ${s.achievedCps}/s achieved, CPU ${s.cpuPct ?? '–'} %, RSS ${s.rssMB ?? '–'} MB, setup median ${s.setupMs.median ?? '–'} ms p99 ${s.setupMs.p99 ?? '–'} ms`);
-    return passed(s);
+    console.log(
+      `  ${target} ${transport.toUpperCase()} ${scenario} ${rate}/s: ${s.failedConditions.length ? `FAIL (${s.failedConditions.map((c) => c.split(':')[0]).join(', ')})` : 'pass'}; ` +
+        `${fmt(s.successful)}/${s.calls} successful, ${fmt(s.failed)} failed, retrans UAC ${fmt(s.retransUac)} UAS ${fmt(s.retransUas)}${s.uasStop === 'graceful' ? '' : ` (UAS ${s.uasStop})`}, ` +
+        `${fmt(s.achievedCps)}/s achieved, last call ${fmt(s.elapsedS)} s (nominal ${s.nominalS}), wall ${s.wallS} s, ` +
+        `CPU ${fmt(s.cpuPct)} %, RSS ${fmt(s.rssMB)} MB, setup median ${fmt(s.setupMs.median)} ms p99 ${fmt(s.setupMs.p99)} ms` +
+        (s.lateMsgsUac || s.lateMsgsUas ? `, late msgs UAC ${s.lateMsgsUac} UAS ${s.lateMsgsUas}` : ''),
+    );
+    return s.failedConditions.length === 0;
   };
   let pass = 0;
   let fail = 0;
@@ -291,15 +422,26 @@ async function measure(target, transport) {
     if (await tryRate(mid)) pass = mid;
     else fail = mid;
   }
-  return summarize(target, transport, steps);
+  return summarize(target, transport, scenario, steps);
 }
 
 /** The highest passing rate below the first failing one, from the steps measured. */
-function summarize(target, transport, steps) {
-  const sorted = [...steps].sort((a, b) => a.rate - b.rate);
+function summarize(target, transport, scenario, steps, legacySeconds) {
+  const sorted = [...steps].sort((a, b) => a.rate - b.rate).map((s) => ({ ...s, failedConditions: failedConditions(s, legacySeconds) }));
+  const passed = (s) => s.failedConditions.length === 0;
   const firstFail = sorted.find((s) => !passed(s));
   const best = sorted.filter((s) => passed(s) && (!firstFail || s.rate < firstFail.rate)).at(-1) ?? null;
-  return { target, transport, highestZeroFailureRate: best?.rate ?? 0, firstFailingRate: firstFail?.rate ?? null, atBest: best, steps: sorted };
+  return {
+    target,
+    transport,
+    scenario,
+    criterion: sorted.some(isLegacy) ? 'legacy' : 'strict',
+    highestPassingRate: best?.rate ?? 0,
+    firstFailingRate: firstFail?.rate ?? null,
+    firstFailure: firstFail ? firstFail.failedConditions : null,
+    atBest: best,
+    steps: sorted,
+  };
 }
 
 const results = [];
@@ -307,46 +449,93 @@ if (values['from-json']) {
   // Report again from a run's saved steps (e.g. after a change of the pass rule).
   const saved = JSON.parse(readFileSync(values['from-json'], 'utf8'));
   seconds = saved.secondsPerStep;
-  for (const r of saved.results) results.push(summarize(r.target, r.transport, r.steps));
+  for (const r of saved.results) {
+    const scenario = r.scenario ?? 'ours';
+    if (r.steps.some(isLegacy)) console.warn(`${r.target} ${r.transport} ${scenario}: saved before the strict criterion (no retransmission counts): reported with the old one (no failed call, done within the step + 2 s)`);
+    results.push(summarize(r.target, r.transport, scenario, r.steps, saved.secondsPerStep));
+  }
 } else {
   for (const transport of values.transports.split(',')) {
-    for (const target of values.targets.split(',')) {
-      console.log(`${target} over ${transport.toUpperCase()}:`);
-      results.push(await measure(target, transport));
+    for (const scenario of values.scenarios.split(',')) {
+      if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario} (ours, builtin)`);
+      for (const target of values.targets.split(',')) {
+        console.log(`${target} over ${transport.toUpperCase()}, scenario ${scenario}:`);
+        results.push(await measure(target, transport, scenario));
+      }
     }
   }
 }
 
-const rateOf = (target, transport) => results.find((r) => r.target === target && r.transport === transport)?.highestZeroFailureRate ?? null;
+const legacy = results.some((r) => r.criterion === 'legacy');
+const distinct = (key) => [...new Set(results.map((r) => r[key]))];
+const resultOf = (target, transport, scenario) => results.find((r) => r.target === target && r.transport === transport && r.scenario === scenario);
+const rateOf = (...k) => resultOf(...k)?.highestPassingRate ?? null;
+/** A rate that never failed (up to --max) is only a lower bound: "≥ rate". */
+const capped = (...k) => resultOf(...k) !== undefined && resultOf(...k).firstFailingRate === null;
+const shown = (...k) => (rateOf(...k) === null ? '–' : `${capped(...k) ? '≥ ' : ''}${rateOf(...k)}`);
 const ratio = (a, b) => (a && b ? Math.round((a / b) * 100) / 100 : null);
-const ratios = values.transports.split(',').map((transport) => ({
-  transport,
-  sipServer: rateOf('sip-server', transport),
-  kamailio: rateOf('kamailio', transport),
-  direct: rateOf('direct', transport),
-  vsKamailio: ratio(rateOf('sip-server', transport), rateOf('kamailio', transport)),
-  vsCeiling: ratio(rateOf('sip-server', transport), rateOf('direct', transport)),
-}));
+const ratios = distinct('transport').flatMap((transport) =>
+  distinct('scenario').map((scenario) => ({
+    transport,
+    scenario,
+    sipServer: rateOf('sip-server', transport, scenario),
+    kamailio: rateOf('kamailio', transport, scenario),
+    direct: rateOf('direct', transport, scenario),
+    vsKamailio: ratio(rateOf('sip-server', transport, scenario), rateOf('kamailio', transport, scenario)),
+    vsCeiling: ratio(rateOf('sip-server', transport, scenario), rateOf('direct', transport, scenario)),
+    // Either side never failed: the ratio is not a measured one.
+    bounded: ['sip-server', 'kamailio', 'direct'].filter((t) => capped(t, transport, scenario)),
+  })),
+);
+const ratioCell = (x, v, other) => (v === null ? '–' : x.bounded.includes('sip-server') || x.bounded.includes(other) ? `${v} (bound)` : String(v));
 
 const rows = results.map((r) => {
   const b = r.atBest;
-  return `| ${r.target} | ${r.transport.toUpperCase()} | ${r.highestZeroFailureRate} | ${r.firstFailingRate ?? '–'} | ${b?.cpuPct ?? '–'} | ${b?.rssMB ?? '–'} | ${b?.setupMs.median ?? '–'} | ${b?.setupMs.p99 ?? '–'} |`;
+  return `| ${r.target} | ${r.transport.toUpperCase()} | ${r.scenario} | ${shown(r.target, r.transport, r.scenario)} | ${r.firstFailingRate ?? '–'} | ${r.firstFailure?.join('; ') ?? '–'} | ${b?.cpuPct ?? '–'} | ${b?.rssMB ?? '–'} | ${b?.setupMs.median ?? '–'} | ${b?.setupMs.p99 ?? '–'} |`;
 });
+const stepRows = results.flatMap((r) =>
+  r.steps.map(
+    (s) =>
+      `| ${r.target} | ${r.transport.toUpperCase()} | ${r.scenario} | ${s.rate} | ${s.failedConditions.length ? 'fail' : 'pass'} | ${s.successful ?? '–'} / ${s.calls} | ${s.failed ?? '–'} | ${s.retransUac ?? '–'} / ${s.retransUas ?? '–'} | ${s.achievedCps ?? '–'} | ${s.elapsedS ?? '–'} / ${s.nominalS ?? '–'} | ${s.wallS} |`,
+  ),
+);
+const criterionProse = legacy
+  ? `Reported again from steps saved before the strict criterion (issue 14): a step passed when no call failed and SIPp was done within the step length + 2 s, so steps with retransmissions or well under the offered rate passed.`
+  : `A step (a fixed-rate trial of ${seconds} s) passes only when all of these hold: **calls**, every call placed succeeded at the UAC (SIPp's "Successful call" = calls, 0 failed); **retransmissions**, none on either SIPp side (SIPp's Retransmissions(C): its own timer retransmissions and its answers to the peer's retransmitted requests; the UAS is stopped gracefully after the UAC has finished, so its figure is final); **time**, the last call done (SIPp's elapsed time) within ${TIME_SLACK_S} s of the nominal length, calls ÷ rate plus the scenario's hold; **rate**, at least ${MIN_RATE_SHARE * 100} % of the offered rate achieved, counted as 200s received per second from the first call's to the last's. "Why the first failing rate failed" lists the conditions it missed. Over TCP SIPp never retransmits and does not look for the peer's retransmissions, so there the retransmission condition is 0 by construction.`;
 const markdown = [
   `# Calls per second — ${new Date().toISOString().slice(0, 10)}`,
   '',
-  `SIPp UAC → target → SIPp UAS (registered), basic call with a 200 ms hold, one connection each way on TCP; ${seconds} s per step; all processes on the same 2 cores. Node ${process.version}.`,
+  `SIPp UAC → target → SIPp UAS (registered as DN 1002), one connection each way on TCP; ${seconds} s per step; all processes on the same 2 cores. Node ${process.version}. Scenarios: ${distinct('scenario')
+    .map((sc) => `**${sc}**, ${SCENARIOS[sc]?.what ?? sc}`)
+    .join('; ')}.`,
   '',
-  '| target | transport | highest zero-failure calls/s | first failing rate | CPU % at that rate | RSS MB | setup median ms | setup p99 ms |',
-  '|---|---|---|---|---|---|---|---|',
+  `| target | transport | scenario | highest passing calls/s | first failing rate | why the first failing rate failed | CPU % at the passing rate | RSS MB | setup median ms | setup p99 ms |`,
+  '|---|---|---|---|---|---|---|---|---|---|',
   ...rows,
   '',
-  '| transport | sip-server | kamailio | direct | sip-server ÷ kamailio | sip-server ÷ direct |',
-  '|---|---|---|---|---|---|',
-  ...ratios.map((x) => `| ${x.transport.toUpperCase()} | ${x.sipServer ?? '–'} | ${x.kamailio ?? '–'} | ${x.direct ?? '–'} | ${x.vsKamailio ?? '–'} | ${x.vsCeiling ?? '–'} |`),
+  '| transport | scenario | sip-server | kamailio | direct | sip-server ÷ kamailio | sip-server ÷ direct |',
+  '|---|---|---|---|---|---|---|',
+  ...ratios.map(
+    (x) =>
+      `| ${x.transport.toUpperCase()} | ${x.scenario} | ${shown('sip-server', x.transport, x.scenario)} | ${shown('kamailio', x.transport, x.scenario)} | ${shown('direct', x.transport, x.scenario)} | ${ratioCell(x, x.vsKamailio, 'kamailio')} | ${ratioCell(x, x.vsCeiling, 'direct')} |`,
+  ),
   '',
-  'A step passes when no call failed and SIPp kept the offered rate (all its calls done within the step length + 2 s). CPU is the target process (with its children, for Kamailio) over the step, 100 % = one core; RSS its peak (summed over Kamailio\'s processes, shared memory counted in each). Setup latency is measured at the UAC from INVITE sent to 200 received, in whole milliseconds (SIPp\'s response-time trace): 0 means under 1 ms. Every step starts a fresh target and UAS.',
+  '"≥ N": no step failed up to --max; a ratio with such a figure on either side is marked "(bound)", not a measurement.',
   '',
+  criterionProse,
+  '',
+  "CPU is the target process (with its children, for Kamailio) over the step, 100 % = one core; RSS its peak (summed over Kamailio's processes, shared memory counted in each). Setup latency is measured at the UAC from INVITE sent to 200 received, in whole milliseconds (SIPp's response-time trace): 0 means under 1 ms. Every step starts a fresh target and UAS. `direct` (SIPp to SIPp) is the harness's ceiling.",
+  '',
+  ...(legacy
+    ? []
+    : [
+        '## Every step',
+        '',
+        '| target | transport | scenario | offered calls/s | verdict | successful / calls | failed | retransmissions UAC / UAS | achieved calls/s | last call done s / nominal s | wall s |',
+        '|---|---|---|---|---|---|---|---|---|---|---|',
+        ...stepRows,
+        '',
+      ]),
   '{{chart}}',
   '',
 ].join('\n');
@@ -354,8 +543,8 @@ const svg = lineChart({
   title: 'Failed calls by offered rate',
   xLabel: 'offered calls/s',
   yLabel: 'failed calls (% of the step)',
-  series: results.map((r) => ({ name: `${r.target} ${r.transport.toUpperCase()}`, dashed: r.transport === 'tcp', points: r.steps.map((s) => [s.rate, (100 * s.failed) / Math.max(1, s.calls)]) })),
+  series: results.map((r) => ({ name: `${r.target} ${r.transport.toUpperCase()} ${r.scenario}`, dashed: r.transport === 'tcp', points: r.steps.map((s) => [s.rate, (100 * (s.failed ?? s.calls)) / Math.max(1, s.calls)]) })),
 });
-const paths = writeReport('calls', { data: { secondsPerStep: seconds, results, ratios }, markdown, svg });
+const paths = writeReport('calls', { data: { secondsPerStep: seconds, criterion: legacy ? 'legacy' : 'strict', results, ratios }, markdown, svg });
 console.log(markdown.replace('{{chart}}', ''));
 console.log(`written ${paths.json}, ${paths.md}, ${paths.svg}`);
