@@ -147,9 +147,10 @@ describe('authenticate or be trusted', () => {
     await atGateway.reject(486);
     expect((await allowed).status).toBe(486);
     expect(gateway.received('INVITE')).toHaveLength(1);
-    // Refused INVITEs are no calls: only the trusted one was dialled.
+    // Refused INVITEs are no calls: only the trusted one was dialled. (Counted by the number
+    // dialled: the previous test's events may still be on their way when `mark` is taken.)
     await event('EventReleased', (e) => e.to === '90012345');
-    expect(events.events.slice(mark).filter((e) => e.event === 'EventDialing')).toHaveLength(1);
+    expect(events.events.slice(mark).filter((e) => e.event === 'EventDialing' && e.to === '90012345')).toHaveLength(1);
   });
 
   it('an INVITE claiming a DN with a password is challenged (407) even from a trusted peer, and then calls as that DN', async () => {
