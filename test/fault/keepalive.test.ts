@@ -108,7 +108,13 @@ beforeEach(() => {
   setServerKeepAliveSysctls(net, SYSCTL.time, SYSCTL.intvl, SYSCTL.probes);
 });
 
-afterEach(async () => {
+afterEach(async (ctx) => {
+  // A failure here is often a matter of timing across processes: show what the server logged
+  // (info and up; the last 150 lines) so that a flake can be understood from the CI log alone.
+  if (ctx.task.result?.state === 'fail' && rig) {
+    const lines = rig.server.output().split('\n').filter((l) => /"level":(3|4|5|6)0/.test(l));
+    console.log(`server log, last ${Math.min(150, lines.length)} of ${lines.length} lines at info and up:\n${lines.slice(-150).join('\n')}`);
+  }
   clearRules();
   for (const p of peers.splice(0)) await p.close();
   if (rig) {
