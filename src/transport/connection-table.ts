@@ -71,11 +71,6 @@ export class ConnectionTable {
     if (list.length === 0) this.byRemote.delete(key);
   }
 
-  get(id: string): Connection | undefined {
-    const c = this.byId.get(id);
-    return c?.state === 'open' ? c : undefined;
-  }
-
   /** An open connection to this remote transport address, the most recently active first. */
   find(transport: TransportName, address: string, port: number): Connection | undefined {
     const list = this.byRemote.get(ConnectionTable.key(transport, address, port));

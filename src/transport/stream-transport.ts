@@ -15,16 +15,28 @@ import type { StreamSocket } from './stream-socket.js';
 import type { TransportEvents } from './transport-events.js';
 import type { Destination, Source } from './types.js';
 
+/** What TCP and TLS need of the transport options (transport-layer.ts adds the ports). */
 export interface StreamOptions {
   address: string;
   tls?: { cert: Buffer; key: Buffer; ca?: Buffer; verifyPeer: boolean };
   connectTimeoutMs: number;
   maxMessageSize: number;
   maxConnections: number;
+  /** Called for every TCP/TLS socket this process holds, accepted or opened, before it carries SIP. */
   configureSocket?: (socket: Socket) => void;
+  /**
+   * Socket workers (`sip-tcp-workers`): when given, accepted TCP/TLS sockets are handed to
+   * them (they apply keep-alive and terminate TLS); connections the server opens stay here.
+   */
   workers?: SocketWorkers;
+  /**
+   * Per-source limits and bans: what a banned source sends is dropped unread (no event, no
+   * log line per message: a flood must not become a log flood; the ban counts it).
+   */
   guard?: SourceGuard;
+  /** An accepted connection that has sent no complete message this long after it opened is closed (slowloris); 0 = never. */
   firstMessageTimeoutMs?: number;
+  /** A connection holding part of a message this long without the rest is closed; 0 = never. Idle flows between messages stay. */
   stalledMessageTimeoutMs?: number;
 }
 

@@ -1,4 +1,4 @@
-import { isIP, type Socket } from 'node:net';
+import { isIP } from 'node:net';
 import type { SipMessage, SipRequest, SipResponse } from '../sip/message.js';
 import { serializeMessage } from '../sip/serializer.js';
 import { topVia, unbracket } from '../sip/via.js';
@@ -11,37 +11,16 @@ import { ConnectionTable } from './connection-table.js';
 import { createConnector, type Connector } from './connector.js';
 import type { Flow } from './flow.js';
 import { Incoming } from './incoming.js';
-import type { SocketWorkers } from './socket-workers.js';
-import type { SourceGuard } from './source-guard.js';
-import { StreamTransports, type StreamDestination } from './stream-transport.js';
+import { StreamTransports, type StreamDestination, type StreamOptions } from './stream-transport.js';
 import type { TransportEvents } from './transport-events.js';
 import type { Destination, SendResult, SipTransport, Source, TransportName } from './types.js';
 import { UdpTransport, type UdpDatagram } from './udp-transport.js';
 
-export interface TransportOptions {
-  address: string;
+export interface TransportOptions extends StreamOptions {
+  /** UDP and TCP port (one number for both); 0 binds any free port (read boundPorts()). */
   port: number;
+  /** TLS port; 0: no TLS listener. */
   tlsPort: number;
-  tls?: { cert: Buffer; key: Buffer; ca?: Buffer; verifyPeer: boolean };
-  connectTimeoutMs: number;
-  maxMessageSize: number;
-  maxConnections: number;
-  /** Called for every TCP/TLS socket this process holds, accepted or opened, before it carries SIP. */
-  configureSocket?: (socket: Socket) => void;
-  /**
-   * Socket workers (`sip-tcp-workers`): when given, accepted TCP/TLS sockets are handed to
-   * them (they apply keep-alive and terminate TLS); connections the server opens stay here.
-   */
-  workers?: SocketWorkers;
-  /**
-   * Per-source limits and bans: what a banned source sends is dropped unread (no event, no
-   * log line per message: a flood must not become a log flood; the ban counts it).
-   */
-  guard?: SourceGuard;
-  /** An accepted connection that has sent no complete message this long after it opened is closed (slowloris); 0 = never. */
-  firstMessageTimeoutMs?: number;
-  /** A connection holding part of a message this long without the rest is closed; 0 = never. Idle flows between messages stay. */
-  stalledMessageTimeoutMs?: number;
 }
 
 /**
