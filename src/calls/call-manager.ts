@@ -2,7 +2,7 @@ import { Dialog } from '../dialog/dialog.js';
 import type { Directory } from '../directory/directory.js';
 import type { CallRecord } from '../registrar/binding.js';
 import type { CallRecordQuery, CallRecordStore } from '../registrar/store.js';
-import { getHeaderValues, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
+import { getHeader, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { ClientTransaction, FinalInfo, ServerTransaction } from '../transaction/types.js';
@@ -94,7 +94,7 @@ export class CallManager {
 
   /** The call and leg an in-dialog request belongs to. */
   findByDialog(req: SipRequest): { call: Call; leg: 'a' | 'b' } | undefined {
-    const call = this.byDialogCallId.get(getHeaderValues(req, 'call-id')[0] ?? '');
+    const call = this.byDialogCallId.get(getHeader(req, 'call-id') ?? '');
     if (call?.a.dialog?.matches(req)) return { call, leg: 'a' };
     if (call?.b.dialog?.matches(req)) return { call, leg: 'b' };
     return undefined;
@@ -315,7 +315,7 @@ export class CallManager {
       );
     } else if (a.role === 'originator') {
       // MakeCall: `from` answered our offerless INVITE with an offer; its ACK carries the callee's answer.
-      const type = getHeaderValues(res, 'content-type')[0];
+      const type = getHeader(res, 'content-type');
       a.ackAnswer({ body: res.body, ...(type !== undefined ? { contentType: type } : {}) });
       if (res.body.length > 0) call.sdpTo.a = res.body;
     } else {

@@ -1,6 +1,6 @@
 import { Dialog } from '../dialog/dialog.js';
 import type { Directory } from '../directory/directory.js';
-import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
+import { getHeader, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { tagOf } from '../sip/name-addr.js';
 import type { ClientTransaction, FinalInfo } from '../transaction/types.js';
 import { newCallId, newTag } from '../util/ids.js';
@@ -123,7 +123,7 @@ export class CallSetup {
    */
   private onAdditional2xx(call: Call, res: SipResponse, tx: ClientTransaction): void {
     const dialog = call.b.dialog;
-    if (dialog && call.state !== 'released' && tagOf(getHeaderValues(res, 'to')[0] ?? '') === dialog.remoteTag) {
+    if (dialog && call.state !== 'released' && tagOf(getHeader(res, 'to') ?? '') === dialog.remoteTag) {
       call.b.resendAck();
       return;
     }

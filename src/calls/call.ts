@@ -1,5 +1,5 @@
 import type { CallRecord, CallRecordLeg } from '../registrar/binding.js';
-import { getHeaderValues } from '../sip/message.js';
+import { getHeader } from '../sip/message.js';
 import { hostPort } from '../util/host-port.js';
 import type { TimerHandle } from '../util/clock.js';
 import { CallStateMachine, type CallState } from './call-state.js';
@@ -139,10 +139,10 @@ export function legsOf(call: Call): { caller: CallRecordLeg; callee: CallRecordL
   const src = call.a.tx?.source;
   const aDialog = call.a.dialog;
   const aDest = call.a.outTx?.destination ?? aDialog?.destination;
-  const callerCallId = aDialog?.callId ?? (call.a.invite ? getHeaderValues(call.a.invite, 'call-id')[0] : undefined) ?? (call.a.outTx ? getHeaderValues(call.a.outTx.request, 'call-id')[0] : undefined);
+  const callerCallId = aDialog?.callId ?? (call.a.invite ? getHeader(call.a.invite, 'call-id') : undefined) ?? (call.a.outTx ? getHeader(call.a.outTx.request, 'call-id') : undefined);
   const bTx = call.b.tx;
   const bDest = bTx?.destination ?? call.b.dialog?.destination;
-  const calleeCallId = call.b.dialog?.callId ?? (bTx ? getHeaderValues(bTx.request, 'call-id')[0] : undefined);
+  const calleeCallId = call.b.dialog?.callId ?? (bTx ? getHeader(bTx.request, 'call-id') : undefined);
   const caller: CallRecordLeg = {
     ...(callerCallId !== undefined ? { callId: callerCallId } : {}),
     ...(src ? { transport: src.transport, remote: hostPort(src.address, src.port) } : aDest ? { transport: aDest.transport, remote: hostPort(aDest.address, aDest.port) } : {}),

@@ -2,7 +2,7 @@ import { SipParseError } from '../util/errors.js';
 import type { Directory } from '../directory/directory.js';
 import type { DigestAuth } from '../registrar/digest-auth.js';
 import type { SourceAccess } from '../registrar/registrar.js';
-import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
+import { getHeader, type SipHeader, type SipRequest } from '../sip/message.js';
 import { parseNameAddr } from '../sip/name-addr.js';
 import type { Source } from '../transport/types.js';
 import type { CallerIdentifier, CallerIdentity } from './caller-identity.js';
@@ -56,7 +56,7 @@ export class CallerAdmission {
 
 function claimedUser(req: SipRequest): string | undefined {
   try {
-    const user = userOf(parseNameAddr(getHeaderValues(req, 'from')[0] ?? '', 'From').uri);
+    const user = userOf(parseNameAddr(getHeader(req, 'from') ?? '', 'From').uri);
     return user === '' ? undefined : user;
   } catch (err) {
     // A From that does not parse names nobody (the request is refused as anonymous if untrusted).

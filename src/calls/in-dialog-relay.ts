@@ -1,4 +1,4 @@
-import { getHeaderValues, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
+import { getHeader, getHeaderValues, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import type { FinalInfo, ServerTransaction } from '../transaction/types.js';
 import { newTag } from '../util/ids.js';
@@ -75,7 +75,7 @@ export class InDialogRelay {
       reply(491, undefined, { toTag: dialog.localTag, headers: [{ name: 'Retry-After', value: '1' }] });
       return;
     }
-    const contentType = getHeaderValues(req, 'content-type')[0];
+    const contentType = getHeader(req, 'content-type');
     const out = target.createRequest(req.method, { body: req.body, ...(contentType !== undefined ? { contentType } : {}) });
     const offer = (isInvite || req.method === 'UPDATE') && req.body.length > 0;
     const onFinal = (res: SipResponse, info: FinalInfo): void => {
@@ -85,7 +85,7 @@ export class InDialogRelay {
         if (res.body.length > 0) call.sdpTo[leg] = res.body;
       }
       if (isInvite && accepted) this.noteHold(call, leg, req.body);
-      const type = getHeaderValues(res, 'content-type')[0];
+      const type = getHeader(res, 'content-type');
       const headers: SipHeader[] = [];
       if (isInvite && res.status < 300) headers.push({ name: 'Contact', value: dialog.localContact });
       if (res.body.length > 0 && type !== undefined) headers.push({ name: 'Content-Type', value: type });

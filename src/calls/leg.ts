@@ -1,7 +1,7 @@
 import { Dialog } from '../dialog/dialog.js';
 import { OkRetransmitter } from '../dialog/ok-retransmitter.js';
 import { cseqOf } from '../sip/cseq.js';
-import { getHeaderValues, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
+import { getHeader, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { buildCancel } from '../transaction/build-cancel.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
@@ -288,7 +288,7 @@ export class CallerLeg extends Leg {
     const extra: SipHeader[] = [...headers];
     const transport = this.tx?.source.transport ?? 'UDP';
     if (status > 100 && status < 300) extra.push({ name: 'Contact', value: `<${this.ctx.contactFor(this.calledAs, transport)}>` });
-    const type = from && getHeaderValues(from, 'content-type')[0];
+    const type = from && getHeader(from, 'content-type');
     if (from && from.body.length > 0 && type !== undefined) extra.push({ name: 'Content-Type', value: type });
     if (!this.invite) throw new SipServerError('CALL_NOT_INBOUND', 'only an inbound call has a caller INVITE to answer');
     return createResponse(this.invite, status, reason, { toTag: this.tag, headers: extra, ...(from && from.body.length > 0 ? { body: from.body } : {}) });

@@ -1,5 +1,5 @@
 import { Dialog } from '../dialog/dialog.js';
-import { getHeaderValues, SIP_VERSION, type SipRequest, type SipResponse } from '../sip/message.js';
+import { getHeader, SIP_VERSION, type SipRequest, type SipResponse } from '../sip/message.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
 import type { ClientTransaction, FinalInfo } from '../transaction/types.js';
 import type { TransportName } from '../transport/types.js';
@@ -127,7 +127,7 @@ export class MakeCall {
       return;
     }
     this.deps.calls.track(call, call.a.dialog);
-    const type = getHeaderValues(res, 'content-type')[0];
+    const type = getHeader(res, 'content-type');
     call.offer = { body: res.body, ...(type !== undefined ? { contentType: type } : {}), maxForwards: 70 };
     // RFC 3725 flow I sends `to`'s answer in the ACK; a desk phone may ring for a minute, and
     // `from` ends the session if its 2xx is not ACKed within 64·T1. So if `to` has not answered

@@ -1,13 +1,13 @@
-import { getHeaderValues, type SipMessage, type SipRequest } from '../sip/message.js';
+import { getHeader, getHeaderValues, type SipMessage, type SipRequest } from '../sip/message.js';
 import { parseNameAddr } from '../sip/name-addr.js';
 import { isSipUri, parseUri } from '../sip/uri.js';
 import type { Call } from './call.js';
 
 /** What the caller's INVITE offers the callee: its body, the caller's display name, Max-Forwards. */
 export function offerOf(req: SipRequest): Call['offer'] {
-  const type = getHeaderValues(req, 'content-type')[0];
-  const display = parseNameAddr(getHeaderValues(req, 'from')[0] ?? '', 'From').displayName;
-  const mf = Number(getHeaderValues(req, 'max-forwards')[0] ?? '70');
+  const type = getHeader(req, 'content-type');
+  const display = parseNameAddr(getHeader(req, 'from') ?? '', 'From').displayName;
+  const mf = Number(getHeader(req, 'max-forwards') ?? '70');
   return {
     body: req.body,
     ...(type !== undefined ? { contentType: type } : {}),

@@ -137,9 +137,8 @@ function firstContactUri(msg: { headers: SipHeader[] }): string | undefined {
 /** A From/To value without its tag parameter, for reuse in the other direction. */
 function withoutTag(value: string): string {
   const na = parseNameAddr(value);
-  na.params.delete('tag');
   let params = '';
-  for (const [k, v] of na.params) params += v === null ? `;${k}` : `;${k}=${v}`;
+  for (const [k, v] of na.params) if (k !== 'tag') params += v === null ? `;${k}` : `;${k}=${v}`;
   return `${na.displayName !== undefined ? `${na.displayName} ` : ''}<${na.uri}>${params}`;
 }
 

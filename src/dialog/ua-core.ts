@@ -1,4 +1,4 @@
-import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
+import { getHeader, getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
 import { tagOf } from '../sip/name-addr.js';
 import { createResponse } from '../sip/response.js';
 import { parseUri } from '../sip/uri.js';
@@ -77,12 +77,12 @@ export class UaCore {
         return;
       }
     }
-    if (req.method !== 'REGISTER' && !addressedToServer(req.uri) && getHeaderValues(req, 'max-forwards')[0]?.trim() === '0') {
+    if (req.method !== 'REGISTER' && !addressedToServer(req.uri) && getHeader(req, 'max-forwards')?.trim() === '0') {
       reply(483);
       return;
     }
     if (req.method === 'INVITE') {
-      const type = mediaType(getHeaderValues(req, 'content-type')[0]);
+      const type = mediaType(getHeader(req, 'content-type'));
       if (req.body.length > 0 && type !== undefined && !ACCEPTED_BODIES.includes(type)) {
         reply(415, [{ name: 'Accept', value: ACCEPTED_BODIES.join(', ') }]);
         return;
@@ -106,7 +106,7 @@ export class UaCore {
     if (req.method === 'CANCEL') reply(481);
     else if (KNOWN_METHODS.has(req.method)) reply(405, [{ name: 'Allow', value: this.allow() }]);
     else reply(501);
-    this.log.debug({ method: req.method, callId: getHeaderValues(req, 'call-id')[0] }, 'request not served');
+    this.log.debug({ method: req.method, callId: getHeader(req, 'call-id') }, 'request not served');
   }
 
   private answerOptions(tx: ServerTransaction, req: SipRequest): void {
@@ -127,7 +127,7 @@ export class UaCore {
 
 function hasToTag(req: SipRequest): boolean {
   try {
-    return tagOf(getHeaderValues(req, 'to')[0]) !== undefined;
+    return tagOf(getHeader(req, 'to')) !== undefined;
   } catch {
     return false;
   }

@@ -1,4 +1,4 @@
-import { getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
+import { getHeader, getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
 import { parseNameAddr, type NameAddr } from '../sip/name-addr.js';
 import { createResponse } from '../sip/response.js';
 import { isSipUri, parseUri } from '../sip/uri.js';
@@ -200,8 +200,8 @@ export class Registrar {
     }
     if (!entry) throw new Refusal(404, `Unknown DN ${dn}`);
     if (entry.options.contact !== '*') throw new Refusal(403, 'DN Has a Fixed Contact');
-    const callId = getHeaderValues(req, 'call-id')[0] ?? '';
-    const cseq = Number((getHeaderValues(req, 'cseq')[0] ?? '0').split(/\s+/)[0]);
+    const callId = getHeader(req, 'call-id') ?? '';
+    const cseq = Number((getHeader(req, 'cseq') ?? '0').split(/\s+/)[0]);
     const contacts = this.requestedContacts(req);
     const now = this.clock.now();
     if (contacts === '*') {
@@ -273,7 +273,7 @@ export class Registrar {
 
   /** The DN named by the To header's user part (RFC 3261 §10.3 step 5). */
   private addressOfRecord(req: SipRequest): string {
-    const to = getHeaderValues(req, 'to')[0];
+    const to = getHeader(req, 'to');
     if (to === undefined) throw new SipParseError('Missing To header');
     const uri = parseUri(parseNameAddr(to, 'To').uri);
     if (!isSipUri(uri)) throw new Refusal(400, 'To Must Be a SIP or SIPS URI');

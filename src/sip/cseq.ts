@@ -1,15 +1,22 @@
 import { SipParseError } from '../util/errors.js';
 import { getHeader, type SipMessage } from './message.js';
+import { ParseCache } from './parse-cache.js';
 
 export interface CSeq {
-  seq: number;
-  method: string;
+  readonly seq: number;
+  readonly method: string;
 }
+
+const CSEQS = new ParseCache<CSeq>();
 
 const CSEQ_RE = /^(\d+)[ \t]+([A-Za-z0-9.!%*_+`'~-]+)$/;
 
 /** RFC 3261 §8.1.1.5: sequence number below 2**31, and a method token. */
 export function parseCSeq(value: string): CSeq {
+  return CSEQS.get(value, readCSeq);
+}
+
+function readCSeq(value: string): CSeq {
   const m = CSEQ_RE.exec(value.trim());
   if (!m || m[1] === undefined || m[2] === undefined) throw new SipParseError('Bad CSeq header');
   const digits = m[1].replace(/^0+(?=\d)/, '');

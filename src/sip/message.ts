@@ -82,6 +82,16 @@ export function canonicalHeaderName(name: string): string {
 }
 
 /**
+ * Whether a header name, as written, is `want` (a canonical name). Only a name as long as
+ * `want`, or a one-letter compact form, can be: the lengths rule out most headers of a
+ * message before any lookup (every reader of a header walks them all).
+ */
+export function isNamed(name: string, want: string): boolean {
+  const n = name.length;
+  return (n === want.length || n === 1) && canonicalHeaderName(name) === want;
+}
+
+/**
  * Headers whose values may be comma-separated lists (RFC 3261 §7.3.1). Others (e.g.
  * WWW-Authenticate, Date, Call-ID) may contain commas that are not separators.
  */
@@ -130,7 +140,7 @@ export function splitHeaderList(value: string): string[] {
 export function getHeader(msg: { headers: SipHeader[] }, name: string): string | undefined {
   const want = canonicalHeaderName(name);
   for (const h of msg.headers) {
-    if (canonicalHeaderName(h.name) === want) {
+    if (isNamed(h.name, want)) {
       return isListHeader(want) ? splitHeaderList(h.value)[0] : h.value;
     }
   }
@@ -142,7 +152,7 @@ export function getHeaderValues(msg: { headers: SipHeader[] }, name: string): st
   const want = canonicalHeaderName(name);
   const out: string[] = [];
   for (const h of msg.headers) {
-    if (canonicalHeaderName(h.name) !== want) continue;
+    if (!isNamed(h.name, want)) continue;
     if (isListHeader(want)) out.push(...splitHeaderList(h.value));
     else out.push(h.value);
   }
@@ -151,30 +161,30 @@ export function getHeaderValues(msg: { headers: SipHeader[] }, name: string): st
 
 export function hasHeader(msg: { headers: SipHeader[] }, name: string): boolean {
   const want = canonicalHeaderName(name);
-  return msg.headers.some((h) => canonicalHeaderName(h.name) === want);
+  return msg.headers.some((h) => isNamed(h.name, want));
 }
 
 /** Replaces every occurrence of a header with one value (appended at the end if absent). */
 export function setHeader(msg: { headers: SipHeader[] }, name: string, value: string): void {
   const want = canonicalHeaderName(name);
-  const idx = msg.headers.findIndex((h) => canonicalHeaderName(h.name) === want);
+  const idx = msg.headers.findIndex((h) => isNamed(h.name, want));
   if (idx < 0) {
     msg.headers.push({ name, value });
     return;
   }
   msg.headers[idx] = { name, value };
-  msg.headers = msg.headers.filter((h, i) => i === idx || canonicalHeaderName(h.name) !== want);
+  msg.headers = msg.headers.filter((h, i) => i === idx || !isNamed(h.name, want));
 }
 
 export function removeHeader(msg: { headers: SipHeader[] }, name: string): void {
   const want = canonicalHeaderName(name);
-  msg.headers = msg.headers.filter((h) => canonicalHeaderName(h.name) !== want);
+  msg.headers = msg.headers.filter((h) => !isNamed(h.name, want));
 }
 
 /** Adds a header value before every existing one of that name (e.g. a new top Via). */
 export function prependHeader(msg: { headers: SipHeader[] }, name: string, value: string): void {
   const want = canonicalHeaderName(name);
-  const idx = msg.headers.findIndex((h) => canonicalHeaderName(h.name) === want);
+  const idx = msg.headers.findIndex((h) => isNamed(h.name, want));
   msg.headers.splice(idx >= 0 ? idx : 0, 0, { name, value });
 }
 

@@ -1,5 +1,6 @@
 import { SipParseError } from '../util/errors.js';
 import { formatParams, parseParams, type Params } from './params.js';
+import { type Building, ParseCache } from './parse-cache.js';
 
 /**
  * From, To, Contact, Route, Record-Route, Refer-To values (RFC 3261 §20.10, §25.1):
@@ -7,14 +8,21 @@ import { formatParams, parseParams, type Params } from './params.js';
  * the parameters after an addr-spec belong to the header, not to the URI.
  */
 export interface NameAddr {
-  displayName?: string;
-  uri: string;
-  params: Params;
+  readonly displayName?: string;
+  readonly uri: string;
+  readonly params: Params;
   /** True when the URI was written in angle brackets. */
-  angle: boolean;
+  readonly angle: boolean;
 }
 
+const NAME_ADDRS = new ParseCache<NameAddr>();
+
+/** Parses one value; the view is shared by every reader of the same text (ParseCache). */
 export function parseNameAddr(value: string, headerName = 'address'): NameAddr {
+  return NAME_ADDRS.get(value, (text) => readNameAddr(text, headerName));
+}
+
+function readNameAddr(value: string, headerName: string): NameAddr {
   const text = value.trim();
   const bad = (what: string): SipParseError => new SipParseError(`Bad ${headerName} header: ${what}`);
   let i = 0;
@@ -43,7 +51,7 @@ export function parseNameAddr(value: string, headerName = 'address'): NameAddr {
     if (uri === '' || /\s/.test(uri)) throw bad('bad URI in <>');
     const rest = text.slice(gt + 1).trim();
     if (rest !== '' && !rest.startsWith(';')) throw bad('junk after >');
-    const out: NameAddr = { uri, params: params(rest.slice(1), bad), angle: true };
+    const out: Building<NameAddr> = { uri, params: params(rest.slice(1), bad), angle: true };
     if (displayName !== undefined) out.displayName = displayName;
     return out;
   }

@@ -5,14 +5,14 @@ import { SipParseError } from '../util/errors.js';
  * Names are matched case-insensitively and stored lower-case; a parameter without a value
  * maps to null. Values keep their quotes if they had them.
  */
-export type Params = Map<string, string | null>;
+export type Params = ReadonlyMap<string, string | null>;
 
 /**
  * Parses "a=1;b;c=\"x;y\"" (no leading ';'). Throws SipParseError on an empty parameter or
  * parameter name (callers name the header in their own reason).
  */
-export function parseParams(text: string): Params {
-  const params: Params = new Map();
+export function parseParams(text: string): Map<string, string | null> {
+  const params = new Map<string, string | null>();
   for (const part of splitOutsideQuotes(text, ';')) {
     const p = part.trim();
     if (p === '') throw new SipParseError('Empty parameter');

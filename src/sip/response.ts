@@ -1,4 +1,4 @@
-import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from './message.js';
+import { getHeader, getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from './message.js';
 import { tagOf } from './name-addr.js';
 
 /** Default reason phrases for the responses this server generates. */
@@ -27,16 +27,16 @@ export function createResponse(
 ): SipResponse {
   const headers: SipHeader[] = [];
   for (const v of getHeaderValues(req, 'via')) headers.push({ name: 'Via', value: v });
-  const from = getHeaderValues(req, 'from')[0];
+  const from = getHeader(req, 'from');
   if (from !== undefined) headers.push({ name: 'From', value: from });
-  let to = getHeaderValues(req, 'to')[0];
+  let to = getHeader(req, 'to');
   if (to !== undefined && status > 100 && opts.toTag !== undefined && tagOfSafe(to) === undefined) {
     to = `${to};tag=${opts.toTag}`;
   }
   if (to !== undefined) headers.push({ name: 'To', value: to });
-  const callId = getHeaderValues(req, 'call-id')[0];
+  const callId = getHeader(req, 'call-id');
   if (callId !== undefined) headers.push({ name: 'Call-ID', value: callId });
-  const cseq = getHeaderValues(req, 'cseq')[0];
+  const cseq = getHeader(req, 'cseq');
   if (cseq !== undefined) headers.push({ name: 'CSeq', value: cseq });
   if (status === 100) {
     const ts = getHeaderValues(req, 'timestamp')[0];

@@ -1,6 +1,7 @@
 import { SipParseError } from '../util/errors.js';
 import { allIn, HEADER, HOST, isDigits, isHex, PARAM, PASSWORD, SCHEME, TEL, URIC, USER } from './char-classes.js';
 import { formatParams, type Params } from './params.js';
+import { type Building, ParseCache } from './parse-cache.js';
 
 /**
  * SIP, SIPS and tel URIs (RFC 3261 §19.1, §25.1; RFC 3966) and, for every other scheme, an
@@ -8,35 +9,35 @@ import { formatParams, type Params } from './params.js';
  * (400). Percent-escapes are kept as written; compare URIs with uriEquals().
  */
 export interface SipUri {
-  kind: 'sip';
+  readonly kind: 'sip';
   /** Lower-case: "sip" or "sips". */
-  scheme: 'sip' | 'sips';
-  user?: string;
-  password?: string;
+  readonly scheme: 'sip' | 'sips';
+  readonly user?: string;
+  readonly password?: string;
   /** Host name, IPv4 address, or IPv6 reference in brackets ("[2001:db8::1]"). */
-  host: string;
-  port?: number;
+  readonly host: string;
+  readonly port?: number;
   /** URI parameters, names lower-cased, null for a parameter without a value. */
-  params: Params;
+  readonly params: Params;
   /** `?name=value&...` header components in order, as written. */
-  headers: Array<[string, string]>;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
 }
 
 export interface TelUri {
-  kind: 'tel';
-  scheme: 'tel';
+  readonly kind: 'tel';
+  readonly scheme: 'tel';
   /** The global ("+...") or local number, visual separators kept. */
-  number: string;
-  params: Params;
+  readonly number: string;
+  readonly params: Params;
 }
 
 /** Any other absoluteURI: `http:`, `mailto:`, `urn:`, ... */
 export interface OtherUri {
-  kind: 'other';
+  readonly kind: 'other';
   /** Lower-case scheme. */
-  scheme: string;
+  readonly scheme: string;
   /** Everything after the first ":". */
-  opaque: string;
+  readonly opaque: string;
 }
 
 export type Uri = SipUri | TelUri | OtherUri;
@@ -46,7 +47,14 @@ function bad(what: string): SipParseError {
   return new SipParseError(what.startsWith(':') ? `Bad URI${what}` : `Bad URI ${what}`);
 }
 
+const URIS = new ParseCache<Uri>();
+
+/** Parses a URI; the view is shared by every reader of the same text (ParseCache). */
 export function parseUri(text: string): Uri {
+  return URIS.get(text, readUri);
+}
+
+function readUri(text: string): Uri {
   const colon = text.indexOf(':');
   if (colon <= 0 || !isAlpha(text.charCodeAt(0)) || !allIn(text, SCHEME, 0, colon, false)) throw bad('scheme');
   const scheme = text.slice(0, colon).toLowerCase();
@@ -72,7 +80,9 @@ function strayCharacter(text: string, from: number): SipParseError | undefined {
 }
 
 function parseSip(scheme: 'sip' | 'sips', s: string, start: number): SipUri {
-  const uri: SipUri = { kind: 'sip', scheme, host: '', params: new Map(), headers: [] };
+  const params = new Map<string, string | null>();
+  const headers: Array<[string, string]> = [];
+  const uri: Building<SipUri> = { kind: 'sip', scheme, host: '', params, headers };
   const n = s.length;
   let i = start;
   const at = s.indexOf('@', start);
@@ -90,13 +100,13 @@ function parseSip(scheme: 'sip' | 'sips', s: string, start: number): SipUri {
   }
   i = parseHost(uri, s, i);
   if (i < n && s.charCodeAt(i) === 0x3a) i = parsePort(uri, s, i + 1);
-  while (i < n && s.charCodeAt(i) === 0x3b) i = parseParam(uri.params, s, i + 1, PARAM);
-  if (i < n && s.charCodeAt(i) === 0x3f) i = parseHeaders(uri, s, i + 1);
+  while (i < n && s.charCodeAt(i) === 0x3b) i = parseParam(params, s, i + 1, PARAM);
+  if (i < n && s.charCodeAt(i) === 0x3f) i = parseHeaders(headers, s, i + 1);
   if (i < n) throw bad('host');
   return uri;
 }
 
-function parseHost(uri: SipUri, s: string, i: number): number {
+function parseHost(uri: Building<SipUri>, s: string, i: number): number {
   const n = s.length;
   if (s.charCodeAt(i) === 0x5b) {
     const close = s.indexOf(']', i);
@@ -120,7 +130,7 @@ function parseHost(uri: SipUri, s: string, i: number): number {
   return j;
 }
 
-function parsePort(uri: SipUri, s: string, i: number): number {
+function parsePort(uri: Building<SipUri>, s: string, i: number): number {
   let j = i;
   while (j < s.length && s.charCodeAt(j) !== 0x3b && s.charCodeAt(j) !== 0x3f) j++;
   const text = s.slice(i, j);
@@ -130,7 +140,7 @@ function parsePort(uri: SipUri, s: string, i: number): number {
 }
 
 /** One `name[=value]` after a ";" at i; returns the index of the next ";" or "?" or the end. */
-function parseParam(params: Params, s: string, i: number, chars: Uint8Array): number {
+function parseParam(params: Map<string, string | null>, s: string, i: number, chars: Uint8Array): number {
   let j = i;
   let eq = -1;
   while (j < s.length) {
@@ -146,13 +156,13 @@ function parseParam(params: Params, s: string, i: number, chars: Uint8Array): nu
   return j;
 }
 
-function parseHeaders(uri: SipUri, s: string, i: number): number {
+function parseHeaders(headers: Array<[string, string]>, s: string, i: number): number {
   for (const part of s.slice(i).split('&')) {
     const eq = part.indexOf('=');
     const name = eq < 0 ? part : part.slice(0, eq);
     const value = eq < 0 ? '' : part.slice(eq + 1);
     if (name === '' || eq < 0 || !allIn(name, HEADER) || !allIn(value, HEADER)) throw bad('header');
-    uri.headers.push([name, value]);
+    headers.push([name, value]);
   }
   return s.length;
 }
@@ -161,10 +171,11 @@ function parseTel(s: string, start: number): TelUri {
   let i = start;
   while (i < s.length && s.charCodeAt(i) !== 0x3b) i++;
   if (i === start || !allIn(s, TEL, start, i, false)) throw bad('tel number');
-  const uri: TelUri = { kind: 'tel', scheme: 'tel', number: s.slice(start, i), params: new Map() };
+  const params = new Map<string, string | null>();
+  const uri: TelUri = { kind: 'tel', scheme: 'tel', number: s.slice(start, i), params };
   while (i < s.length) {
     if (s.charCodeAt(i) !== 0x3b) throw bad('parameter');
-    i = parseParam(uri.params, s, i + 1, TEL);
+    i = parseParam(params, s, i + 1, TEL);
   }
   return uri;
 }

@@ -1,25 +1,33 @@
 import { SipParseError } from '../util/errors.js';
 import { HOST, isDigits, TOKEN } from './char-classes.js';
-import { canonicalHeaderName, getHeader, getHeaderValues, splitHeaderList, type SipMessage } from './message.js';
+import { getHeader, getHeaderValues, isNamed, splitHeaderList, type SipMessage } from './message.js';
 import { formatParams, parseParams, type Params } from './params.js';
+import { type Building, ParseCache } from './parse-cache.js';
 
 /** One Via header value (RFC 3261 §20.42, RFC 3581 rport). */
 export interface Via {
   /** "SIP/2.0" */
-  protocol: string;
+  readonly protocol: string;
   /** Upper-case transport: UDP, TCP, TLS, SCTP, WS, ... */
-  transport: string;
-  host: string;
-  port?: number;
-  params: Params;
+  readonly transport: string;
+  readonly host: string;
+  readonly port?: number;
+  readonly params: Params;
 }
+
+const VIAS = new ParseCache<Via>();
 
 /**
  * Parses one via-parm: `sent-protocol LWS sent-by *( SEMI via-params )` where sent-protocol is
  * `name SLASH version SLASH transport` and LWS may surround the slashes, the colon and the
  * semicolons (RFC 3261 §20.42, §25.1). A hand-written scanner: no backtracking on hostile input.
+ * The view is shared by every reader of the same text (ParseCache): build a new one to change it.
  */
 export function parseVia(value: string): Via {
+  return VIAS.get(value, readVia);
+}
+
+function readVia(value: string): Via {
   const s = value.trim();
   const n = s.length;
   let i = 0;
@@ -72,7 +80,7 @@ export function parseVia(value: string): Via {
       throw new SipParseError('Bad Via parameter');
     }
   }
-  const via: Via = { protocol: `${name}/${version}`, transport: transport.toUpperCase(), host, params };
+  const via: Building<Via> = { protocol: `${name}/${version}`, transport: transport.toUpperCase(), host, params };
   if (port !== undefined) via.port = port;
   return via;
 }
@@ -119,7 +127,7 @@ export function parseTopVia(msg: SipMessage): Via | undefined {
  */
 export function replaceTopVia(msg: SipMessage, via: Via): void {
   const value = formatVia(via);
-  const idx = msg.headers.findIndex((h) => canonicalHeaderName(h.name) === 'via');
+  const idx = msg.headers.findIndex((h) => isNamed(h.name, 'via'));
   const h = msg.headers[idx];
   if (!h) {
     msg.headers.unshift({ name: 'Via', value });

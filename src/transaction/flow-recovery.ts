@@ -1,4 +1,4 @@
-import { getHeaderValues } from '../sip/message.js';
+import { getHeader } from '../sip/message.js';
 import { topVia } from '../sip/via.js';
 import type { CloseCause, Flow, StreamTransport } from '../transport/flow.js';
 import type { TransportEvents } from '../transport/transport-events.js';
@@ -243,5 +243,5 @@ function sameDestination(a: Destination, b: Destination): boolean {
 }
 
 function refOf(tx: ClientTransaction): TransactionRef {
-  return { method: tx.request.method, branch: topVia(tx.request).params.get('branch') ?? '', callId: getHeaderValues(tx.request, 'call-id')[0] ?? '' };
+  return { method: tx.request.method, branch: topVia(tx.request).params.get('branch') ?? '', callId: getHeader(tx.request, 'call-id') ?? '' };
 }

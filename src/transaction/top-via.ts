@@ -23,7 +23,7 @@ export function writeTopVia(req: SipRequest, transport: TransportName, sentBy: {
   }
   const given = via?.params.get('branch') ?? undefined;
   const branch = isRfc3261Branch(given) ? given : newBranch();
-  const params = via?.params ?? new Map<string, string | null>();
+  const params = new Map(via?.params);
   params.set('branch', branch);
   if (!params.has('rport')) params.set('rport', null);
   replaceTopVia(req, { protocol: 'SIP/2.0', transport, host: sentBy.host, port: sentBy.port, params });

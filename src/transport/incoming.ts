@@ -65,16 +65,14 @@ export class Incoming {
     const via = parseTopVia(req);
     if (!via) return;
     const sentBy = unbracket(via.host);
-    let changed = false;
-    if (sentBy !== source.address) {
-      via.params.set('received', source.address);
-      changed = true;
+    const received = sentBy !== source.address;
+    const rport = via.params.has('rport') && via.params.get('rport') === null;
+    if (received || rport) {
+      const params = new Map(via.params);
+      if (received) params.set('received', source.address);
+      if (rport) params.set('rport', String(source.port));
+      replaceTopVia(req, { ...via, params });
     }
-    if (via.params.has('rport') && via.params.get('rport') === null) {
-      via.params.set('rport', String(source.port));
-      changed = true;
-    }
-    if (changed) replaceTopVia(req, via);
     const flow = source.flow;
     if (flow && flow.origin === 'accepted' && isIP(sentBy) && via.port !== undefined) {
       const conn = this.deps.connections.open(flow);

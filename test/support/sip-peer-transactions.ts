@@ -49,8 +49,9 @@ export function cseqMethod(msg: SipMessage): string {
 /** A From/To value without its tag, for the other direction. */
 export function withoutTag(value: string): string {
   const na = parseNameAddr(value);
-  na.params.delete('tag');
-  return formatNameAddr(na);
+  const params = new Map(na.params);
+  params.delete('tag');
+  return formatNameAddr({ ...na, params });
 }
 
 /** A body as bytes; a string is taken as written. */
