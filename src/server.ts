@@ -173,7 +173,8 @@ export class SipServer {
       auth,
       this.clock,
       this.log.child({ layer: 'registrar' }),
-      { defaultExpiresS: t['registrar-default-expires'], minExpiresS: t['registrar-min-expires'] },
+      // Group commit: the REGISTERs of one event-loop turn are written in one commit, then answered.
+      { defaultExpiresS: t['registrar-default-expires'], minExpiresS: t['registrar-min-expires'], defer: (commit) => setImmediate(commit) },
       access,
     );
     this.ua.handle('REGISTER', (tx, req) => this.registrar.handleRegister(tx, req));

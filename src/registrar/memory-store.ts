@@ -46,6 +46,12 @@ export class MemoryStore implements Store {
     this.bindings.delete(aor);
   }
 
+  /** Nothing to commit in memory; a closed store refuses as every write would. */
+  transaction<T>(fn: () => T): T {
+    this.assertOpen();
+    return fn();
+  }
+
   addCallRecord(record: CallRecord): void {
     this.assertOpen();
     this.calls.set(record.id, { ...record });

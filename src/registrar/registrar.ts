@@ -1,4 +1,4 @@
-import { getHeader, getHeaderValues, type SipHeader, type SipRequest } from '../sip/message.js';
+import { getHeader, getHeaderValues, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { parseNameAddr, type NameAddr } from '../sip/name-addr.js';
 import { createResponse } from '../sip/response.js';
 import { isSipUri, parseUri } from '../sip/uri.js';
@@ -16,7 +16,7 @@ import type { Binding } from './binding.js';
 import { contactDestination } from '../dialog/contact-destination.js';
 import { bindingTarget } from './contact-target.js';
 import { DigestAuth } from './digest-auth.js';
-import type { RegistrarEvents } from './registrar-events.js';
+import type { RegisteredEvent, RegistrarEvents, UnregisteredEvent } from './registrar-events.js';
 import type { RegistrationStore } from './store.js';
 
 export interface RegistrarOptions {
@@ -24,7 +24,29 @@ export interface RegistrarOptions {
   defaultExpiresS: number;
   /** Shorter requests get 423 with Min-Expires (registrar-min-expires), seconds. */
   minExpiresS: number;
+  /**
+   * Group commit: REGISTERs wait for `defer` (the server: the end of the event-loop turn) and
+   * are then written in one store commit and answered together. Without it each REGISTER is
+   * committed and answered at once.
+   */
+  defer?: (commit: () => void) => void;
 }
+
+/** A REGISTER waiting for its group's commit. */
+interface Waiting {
+  tx: ServerTransaction;
+  req: SipRequest;
+}
+
+/** What a group of REGISTERs changed, kept until their commit: to undo it, or to announce it. */
+interface Group {
+  /** The bindings of each DN the group touched, as they were before it. */
+  before: Map<string, Binding[]>;
+  /** Its events, and the DNs whose state follows their bindings ('dn'), in the order they happened. */
+  events: Announcement[];
+}
+
+type Announcement = { name: 'EventRegistered'; event: RegisteredEvent } | { name: 'EventUnregistered'; event: UnregisteredEvent } | { name: 'dn'; dn: string };
 
 /** Who needs no credentials, and where a failed authentication is counted. */
 export interface SourceAccess {
@@ -65,6 +87,10 @@ export class Registrar {
   /** What every registered flow calls when it closes (one object for all of them). */
   private readonly flowListener: FlowListener = { flowClosed: (flow) => this.flowClosed(flow) };
   private readonly expiryTimers = new Map<Binding, TimerHandle>();
+  /** REGISTERs received since the last commit (group commit: see RegistrarOptions.defer). */
+  private waiting: Waiting[] = [];
+  /** The group being committed, while its REGISTERs are handled; undefined otherwise. */
+  private group: Group | undefined;
 
   constructor(
     private readonly directory: Directory,
@@ -102,6 +128,7 @@ export class Registrar {
   }
 
   stop(): void {
+    this.commitWaiting();
     for (const t of this.expiryTimers.values()) t.cancel();
     this.expiryTimers.clear();
   }
@@ -167,21 +194,84 @@ export class Registrar {
     }
   }
 
-  /** The REGISTER handler for the UAS core. */
+  /** The REGISTER handler for the UAS core: answered after the commit of its group. */
   handleRegister(tx: ServerTransaction, req: SipRequest): void {
-    let res;
-    try {
-      const headers = this.register(tx, req);
-      res = createResponse(req, 200, 'OK', { toTag: newTag(), headers });
-    } catch (err) {
-      if (err instanceof Refusal) res = createResponse(req, err.status, err.reason, { toTag: newTag(), headers: err.headers });
-      else if (err instanceof SipParseError) res = createResponse(req, 400, err.reason, { toTag: newTag() });
-      else {
-        this.log.error({ err }, 'REGISTER failed');
-        res = createResponse(req, 500, 'Registration Not Stored', { toTag: newTag() });
-      }
+    const defer = this.opts.defer;
+    if (!defer) {
+      this.commit([{ tx, req }]);
+      return;
     }
-    tx.respond(res);
+    this.waiting.push({ tx, req });
+    if (this.waiting.length === 1) defer(() => this.commitWaiting());
+  }
+
+  private commitWaiting(): void {
+    const group = this.waiting;
+    this.waiting = [];
+    if (group.length > 0) this.commit(group);
+  }
+
+  /**
+   * Handles a group of REGISTERs in order, each seeing what the ones before it did, and writes
+   * every binding they changed in one store transaction. Only once it has committed are they
+   * answered — never a 200 before the binding is durable (SPEC §8) — and their events sent.
+   * When the commit fails, the bindings in memory are put back as they were, no event is
+   * sent, and every REGISTER of the group gets 500 Registration Not Stored but those refused
+   * (a challenge, a 404) before the failure, which get their refusal.
+   */
+  private commit(waiting: Waiting[]): void {
+    const group: Group = { before: new Map(), events: [] };
+    const answers: Array<{ tx: ServerTransaction; req: SipRequest; res: SipResponse }> = [];
+    this.group = group;
+    try {
+      this.store.transaction(() => {
+        for (const { tx, req } of waiting) answers.push({ tx, req, res: this.answer(tx, req) });
+      });
+    } catch (err) {
+      this.log.error({ err, registers: waiting.length }, 'REGISTER not stored');
+      this.group = undefined;
+      this.undo(group);
+      const answered = new Map(answers.map((a) => [a.tx, a.res]));
+      for (const { tx, req } of waiting) {
+        const refused = answered.get(tx);
+        tx.respond(refused && refused.status >= 300 ? refused : createResponse(req, 500, 'Registration Not Stored', { toTag: newTag() }));
+      }
+      return;
+    }
+    this.group = undefined;
+    for (const e of group.events) this.announce(e);
+    for (const { tx, res } of answers) tx.respond(res);
+  }
+
+  /** One REGISTER's answer: 200 with the DN's bindings, or the refusal. Store errors are thrown. */
+  private answer(tx: ServerTransaction, req: SipRequest): SipResponse {
+    try {
+      return createResponse(req, 200, 'OK', { toTag: newTag(), headers: this.register(tx, req) });
+    } catch (err) {
+      if (err instanceof Refusal) return createResponse(req, err.status, err.reason, { toTag: newTag(), headers: err.headers });
+      if (err instanceof SipParseError) return createResponse(req, 400, err.reason, { toTag: newTag() });
+      throw err;
+    }
+  }
+
+  /** Puts back the bindings of every DN the group touched, with their timers and flows. */
+  private undo(group: Group): void {
+    for (const [dn, before] of group.before) {
+      for (const b of this.bindings.get(dn) ?? []) {
+        this.unschedule(b);
+        this.unindexFlow(b);
+      }
+      this.bindings.delete(dn);
+      for (const b of before) this.keep(b);
+    }
+  }
+
+  /** An event, or a DN's state following its bindings: now, or at the commit of the group being handled. */
+  private announce(e: Announcement): void {
+    if (this.group) this.group.events.push(e);
+    else if (e.name === 'dn') this.directory.setState(e.dn, this.bindings.has(e.dn) ? 'in-service' : 'out-of-service', this.bindings.has(e.dn) ? 'registered' : 'no registration');
+    else if (e.name === 'EventRegistered') this.events.emit(e.name, e.event);
+    else this.events.emit(e.name, e.event);
   }
 
   private register(tx: ServerTransaction, req: SipRequest): SipHeader[] {
@@ -204,6 +294,7 @@ export class Registrar {
     const cseq = Number((getHeader(req, 'cseq') ?? '0').split(/\s+/)[0]);
     const contacts = this.requestedContacts(req);
     const now = this.clock.now();
+    if (this.group && !this.group.before.has(dn)) this.group.before.set(dn, this.bindingsOf(dn));
     if (contacts === '*') {
       for (const b of this.bindingsOf(dn)) {
         if (b.callId === callId && b.cseq >= cseq) throw new Refusal(500, 'Out of Order REGISTER');
@@ -216,7 +307,7 @@ export class Registrar {
       }
       for (const c of contacts) this.apply(dn, c, tx, req, callId, cseq, now);
     }
-    this.directory.setState(dn, this.bindings.has(dn) ? 'in-service' : 'out-of-service', this.bindings.has(dn) ? 'registered' : 'no registration');
+    this.announce({ name: 'dn', dn });
     return [
       ...this.bindingsOf(dn).map((b) => ({ name: 'Contact', value: `<${b.contact}>;expires=${Math.max(0, Math.round((b.expiresAt - now) / 1000))}` })),
       { name: 'Date', value: new Date(now).toUTCString() },
@@ -255,19 +346,22 @@ export class Registrar {
     if (instance) b.instanceId = detach(instance);
     const regId = c.na.params.get('reg-id');
     if (regId) b.regId = Number(regId);
-    // Written before the 200 OK: a registration acknowledged survives a crash (SPEC §8).
+    // Committed (with the rest of its group) before the 200 OK: a registration acknowledged survives a crash (SPEC §8).
     this.store.put(b);
     if (old) this.unschedule(old);
     this.keep(b);
-    this.events.emit('EventRegistered', {
-      dn,
-      contact: b.contact,
-      expires: c.expiresS,
-      transport: b.transport,
-      source: `${b.source.address}:${b.source.port}`,
-      ...(b.flowId !== undefined ? { flowId: b.flowId } : {}),
-      refresh: old !== undefined,
-      time: now,
+    this.announce({
+      name: 'EventRegistered',
+      event: {
+        dn,
+        contact: b.contact,
+        expires: c.expiresS,
+        transport: b.transport,
+        source: `${b.source.address}:${b.source.port}`,
+        ...(b.flowId !== undefined ? { flowId: b.flowId } : {}),
+        refresh: old !== undefined,
+        time: now,
+      },
     });
   }
 
@@ -346,7 +440,7 @@ export class Registrar {
     if (list.length === 0) this.bindings.delete(b.aor);
     this.unindexFlow(b);
     this.store.remove(b.aor, b.contact);
-    this.events.emit('EventUnregistered', { dn: b.aor, contact: b.contact, reason, time: this.clock.now() });
+    this.announce({ name: 'EventUnregistered', event: { dn: b.aor, contact: b.contact, reason, time: this.clock.now() } });
   }
 
   private unindexFlow(b: Binding): void {

@@ -8,7 +8,8 @@ import type { CallRecordQuery, Store } from './store.js';
  * The embedded store: one SQLite file holding `bindings` and `call_records`.
  *
  * Durability: journal_mode=WAL with synchronous=NORMAL (the default here). Every commit is
- * written into the WAL file with write(2) before put() returns, so it is in the operating
+ * written into the WAL file with write(2) before put() (or the transaction() holding it,
+ * as the registrar's group commit does) returns, so it is in the operating
  * system's page cache: a registration acknowledged with 200 survives a crash, kill -9 or
  * restart of the server (SPEC §8; tested by killing a child process). What NORMAL does not
  * survive is a power cut or kernel crash before the next checkpoint's fsync: the newest
@@ -199,6 +200,21 @@ export class SqliteStore implements Store {
     this.guard('STORE_WRITE', `removing bindings of ${aor}`, () => {
       this.st.deleteAor.run(aor);
     });
+  }
+
+  /**
+   * One SQLite transaction around `fn`: its writes share one commit (one write(2) of the
+   * WAL, ~8 µs a binding instead of ~35 µs alone), and are rolled back when it throws. A
+   * store error from inside is thrown as it is.
+   */
+  transaction<T>(fn: () => T): T {
+    if (this.closed) throw new SipServerError('STORE_CLOSED', `store ${this.description} is closed (committing)`);
+    try {
+      return this.db.transaction(fn)();
+    } catch (err) {
+      if (err instanceof SipServerError) throw err;
+      throw new SipServerError('STORE_WRITE', `store ${this.description}: commit failed: ${messageOf(err)}`, { cause: err });
+    }
   }
 
   /**

@@ -15,10 +15,16 @@ import { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 export interface RegistrationStore {
   /** Deletes expired bindings (expiresAt <= now) and returns the rest. Called at start-up. */
   load(now: number): Binding[];
-  /** Adds or replaces the binding with this (aor, contact). Durable when it returns. */
+  /** Adds or replaces the binding with this (aor, contact). Durable when it returns (inside transaction(): when that does). */
   put(binding: Binding): void;
   remove(aor: string, contact: string): void;
   removeAll(aor: string): void;
+  /**
+   * Runs `fn`, whose writes become durable together, as one commit, when it returns; when it
+   * throws (or the commit fails) none of them is kept, and the error is thrown. The registrar
+   * answers a group of REGISTERs after one such commit.
+   */
+  transaction<T>(fn: () => T): T;
 }
 
 export interface CallRecordQuery {

@@ -8,6 +8,7 @@ import { expect } from 'vitest';
 import { dnSchema, type DnOptions } from '../../../src/config/schema.js';
 import { Directory, type DnStateEvent } from '../../../src/directory/directory.js';
 import { MemoryStore } from '../../../src/registrar/memory-store.js';
+import type { Store } from '../../../src/registrar/store.js';
 import { DigestAuth } from '../../../src/registrar/digest-auth.js';
 import type { RegisteredEvent, UnregisteredEvent } from '../../../src/registrar/registrar-events.js';
 import { Registrar } from '../../../src/registrar/registrar.js';
@@ -45,7 +46,7 @@ export interface World {
   clock: ManualClock;
   transport: HookedTransport;
   directory: Directory;
-  store: MemoryStore;
+  store: Store;
   nonces: NonceManager;
   registrar: Registrar;
   layer: TransactionLayer;
@@ -64,12 +65,19 @@ export function dn(options: Partial<DnOptions> & Pick<DnOptions, 'type' | 'conta
  */
 export function world(
   dns: Record<string, DnOptions>,
-  opts: { beforeStart?: (store: MemoryStore) => void; clock?: ManualClock } = {},
+  opts: {
+    beforeStart?: (store: Store) => void;
+    clock?: ManualClock;
+    /** A store of the test's (default: a MemoryStore). */
+    store?: Store;
+    /** Group commit (RegistrarOptions.defer); without it every REGISTER is answered at once. */
+    defer?: (commit: () => void) => void;
+  } = {},
 ): World {
   const clock = opts.clock ?? new ManualClock();
   const transport = new HookedTransport();
   const directory = new Directory(dns, clock, silentLogger);
-  const store = new MemoryStore();
+  const store = opts.store ?? new MemoryStore();
   const nonces = new NonceManager({ secret: Buffer.alloc(32, 7), now: () => clock.now(), random: randomBytes, lifetimeMs: NONCE_LIFETIME_MS });
   // Every source is trusted here (these tests are about RFC 3261 §10.3); access control has its own tests.
   const registrar = new Registrar(
@@ -78,7 +86,7 @@ export function world(
     new DigestAuth(REALM, nonces),
     clock,
     silentLogger,
-    { defaultExpiresS: DEFAULT_EXPIRES_S, minExpiresS: MIN_EXPIRES_S },
+    { defaultExpiresS: DEFAULT_EXPIRES_S, minExpiresS: MIN_EXPIRES_S, ...(opts.defer ? { defer: opts.defer } : {}) },
     { trusted: () => true, authFailed: () => undefined },
   );
   const layer = new TransactionLayer({
