@@ -206,6 +206,7 @@ export class CallManager {
     call.a.ackTimer?.cancel();
     call.transfer?.timer?.cancel();
     call.transition('released');
+    for (const user of call.b.inviteUsers) user.letGo();
     call.cause = cause;
     call.endedAt = this.deps.clock.now();
     this.calls.delete(call.id);

@@ -2,10 +2,11 @@ import { Dialog } from '../dialog/dialog.js';
 import type { Directory } from '../directory/directory.js';
 import { getHeader, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { tagOf } from '../sip/name-addr.js';
-import type { ClientTransaction, FinalInfo } from '../transaction/types.js';
+import type { ClientTransaction, ClientTransactionUser, FinalInfo } from '../transaction/types.js';
+import type { Source } from '../transport/types.js';
 import { newCallId, newTag } from '../util/ids.js';
 import { calleeDn, type Call, type ReleasedBy } from './call.js';
-import { sendRequest, type LegContext } from './leg.js';
+import { sendRequest, type CalleeLeg, type LegContext } from './leg.js';
 import { failureText, releaseCause, type ReleaseCause } from './release-cause.js';
 import type { RouteTarget } from './routing.js';
 import { fromUri, hostOf } from './sip-parties.js';
@@ -61,14 +62,11 @@ export class CallSetup {
       ...(contentType !== undefined && body.length > 0 ? [{ name: 'Content-Type', value: contentType }] : []),
     ];
     const invite: SipRequest = { kind: 'request', method: 'INVITE', uri: target.requestUri, version: SIP_VERSION, headers, body };
+    // SPEC §5.4: no re-open within a transaction to a voip-service DN; it fails over instead.
+    const user = new CalleeInvite(this, call, target.type !== 'voip-service');
     try {
-      call.b.tx = this.deps.legs.transactions.sendRequest(invite, target.destination, {
-        onProvisional: (res) => this.onCalleeProvisional(call, res),
-        onFinal: (res, info, tx) => this.onCalleeFinal(call, res, info, tx),
-        onAdditional2xx: (res, _source, tx) => this.onAdditional2xx(call, res, tx),
-        // SPEC §5.4: no re-open within a transaction to a voip-service DN; it fails over instead.
-        reopen: target.type !== 'voip-service',
-      });
+      call.b.tx = this.deps.legs.transactions.sendRequest(invite, target.destination, user);
+      call.b.inviteUsers.push(user);
     } catch (err) {
       this.deps.legs.log.error({ err, call: call.id }, 'could not send the INVITE to the callee');
       call.a.answer(500);
@@ -77,7 +75,8 @@ export class CallSetup {
     }
   }
 
-  private onCalleeProvisional(call: Call, res: SipResponse): void {
+  /** A provisional response from the callee (CalleeInvite). */
+  onCalleeProvisional(call: Call, res: SipResponse): void {
     call.b.provisional();
     if (call.state === 'released' || res.status === 100) return;
     if (call.state === 'dialing') {
@@ -87,7 +86,8 @@ export class CallSetup {
     call.a.answer(res.status, res.reason, [], res);
   }
 
-  private onCalleeFinal(call: Call, res: SipResponse, info: FinalInfo, tx: ClientTransaction): void {
+  /** The callee's final response, received or local (CalleeInvite). */
+  onCalleeFinal(call: Call, res: SipResponse, info: FinalInfo, tx: ClientTransaction): void {
     if (res.status >= 200 && res.status < 300) {
       if (call.state === 'released' || call.b.cancelled) {
         this.ackAndBye(res, tx);
@@ -121,7 +121,7 @@ export class CallSetup {
    * or is not sent yet) gets the same ACK again (§13.2.2.4); a 2xx from another fork, or one
    * for a call already gone, is ACKed and BYEd.
    */
-  private onAdditional2xx(call: Call, res: SipResponse, tx: ClientTransaction): void {
+  onAdditional2xx(call: Call, res: SipResponse, tx: ClientTransaction): void {
     const dialog = call.b.dialog;
     if (dialog && call.state !== 'released' && tagOf(getHeader(res, 'to') ?? '') === dialog.remoteTag) {
       call.b.resendAck();
@@ -131,10 +131,50 @@ export class CallSetup {
   }
 
   /** A 2xx nobody wants (after CANCEL, or from a second fork): ACK it, then BYE (§15). */
-  private ackAndBye(res: SipResponse, tx: ClientTransaction): void {
+  ackAndBye(res: SipResponse, tx: ClientTransaction): void {
     const { legs } = this.deps;
     const dialog = Dialog.asUac(tx.request, res, tx.destination, '<sip:b2bua@invalid>');
     legs.transactions.sendAck(dialog.createRequest('ACK', { cseq: dialog.localSeq }), dialog.destination).catch((err: unknown) => legs.log.warn({ err }, 'ACK not sent'));
     sendRequest(legs, dialog.createRequest('BYE', { headers: [{ name: 'Reason', value: 'SIP;cause=487;text="call already ended"' }] }), dialog.destination, () => undefined);
+  }
+}
+
+/**
+ * The user of an INVITE to the callee. While the call lasts it hands the responses to
+ * CallSetup. Once the call is released (letGo) it keeps no more than a late response needs
+ * — the callee leg only while a CANCEL waits there for the first provisional; a 2xx is ACKed
+ * and BYEd from the transaction's own request; anything else is dropped, as for a released
+ * call before — so that the call, its dialogs and messages are not kept for the 32 s the
+ * transaction still absorbs retransmissions (timers D and M).
+ */
+class CalleeInvite implements ClientTransactionUser {
+  /** The callee leg after the call is released, while it holds a CANCEL back for the first provisional. */
+  private leg: CalleeLeg | undefined;
+
+  constructor(
+    private readonly setup: CallSetup,
+    private call: Call | undefined,
+    readonly reopen: boolean,
+  ) {}
+
+  letGo(): void {
+    const leg = this.call?.b;
+    this.leg = leg?.cancelOnProvisional ? leg : undefined;
+    this.call = undefined;
+  }
+
+  onProvisional(res: SipResponse): void {
+    if (this.call) this.setup.onCalleeProvisional(this.call, res);
+    else this.leg?.provisional();
+  }
+
+  onFinal(res: SipResponse, info: FinalInfo, tx: ClientTransaction): void {
+    if (this.call) this.setup.onCalleeFinal(this.call, res, info, tx);
+    else if (res.status >= 200 && res.status < 300) this.setup.ackAndBye(res, tx);
+  }
+
+  onAdditional2xx(res: SipResponse, _source: Source, tx: ClientTransaction): void {
+    if (this.call) this.setup.onAdditional2xx(this.call, res, tx);
+    else this.setup.ackAndBye(res, tx);
   }
 }

@@ -310,6 +310,8 @@ export class CalleeLeg extends Leg {
   cancelOnProvisional?: SipHeader[];
   /** The ACK sent for the callee's 2xx, sent again if that 2xx is retransmitted. */
   answerAck?: SipRequest;
+  /** The users of the INVITEs sent on this leg, let go of the call when it is released (CallSetup). */
+  readonly inviteUsers: Array<{ letGo(): void }> = [];
 
   constructor(ctx: LegContext) {
     super(ctx);

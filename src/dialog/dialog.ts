@@ -2,6 +2,7 @@ import { cseqOf } from '../sip/cseq.js';
 import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { parseNameAddr, tagOf } from '../sip/name-addr.js';
 import type { Destination, Source, TransportName } from '../transport/types.js';
+import { detach } from '../util/detach.js';
 import { contactDestination } from './contact-destination.js';
 
 /**
@@ -16,22 +17,39 @@ export class Dialog {
   /** Where in-dialog requests go: the remote target's address, or the flow the dialog uses. */
   destination: Destination;
 
+  readonly callId: string;
+  readonly localTag: string;
+  readonly remoteTag: string;
+  /** The local URI with display name as in our From (UAC) or their To (UAS), without tag. */
+  readonly localUri: string;
+  readonly remoteUri: string;
+  readonly routeSet: string[];
+  readonly localContact: string;
+
+  /** Every string is copied (detach): a dialog lasts as long as its call, the message it came from should not. */
   private constructor(
-    readonly callId: string,
-    readonly localTag: string,
-    readonly remoteTag: string,
-    /** The local URI with display name as in our From (UAC) or their To (UAS), without tag. */
-    readonly localUri: string,
-    readonly remoteUri: string,
-    readonly routeSet: string[],
+    callId: string,
+    localTag: string,
+    remoteTag: string,
+    localUri: string,
+    remoteUri: string,
+    routeSet: string[],
     remoteTarget: string,
     destination: Destination,
     localSeq: number,
     remoteSeq: number | undefined,
-    readonly localContact: string,
+    localContact: string,
   ) {
+    this.callId = detach(callId);
+    this.localTag = detach(localTag);
+    this.remoteTag = detach(remoteTag);
+    this.localUri = detach(localUri);
+    this.remoteUri = detach(remoteUri);
+    this.routeSet = routeSet.map(detach);
+    this.localContact = detach(localContact);
+    remoteTarget = detach(remoteTarget);
     this.remoteTarget = remoteTarget;
-    this.destination = destination;
+    this.destination = { ...destination, address: detach(destination.address) };
     this.localSeq = localSeq;
     this.remoteSeq = remoteSeq;
   }
@@ -105,7 +123,7 @@ export class Dialog {
     }
     if (req.method === 'INVITE' || req.method === 'UPDATE') {
       const contact = firstContactUri(req);
-      if (contact) this.remoteTarget = contact;
+      if (contact) this.remoteTarget = detach(contact);
     }
     return true;
   }

@@ -1,4 +1,4 @@
-import type { SipRequest, SipResponse } from '../sip/message.js';
+import { canonicalHeaderName, type SipRequest, type SipResponse } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import type { Flow, FlowListener } from '../transport/flow.js';
 import { isReliable, type Destination, type SendResult, type Source } from '../transport/types.js';
@@ -8,6 +8,10 @@ import { FLOW_DIED, REOPEN_FAILED } from './flow-recovery.js';
 import { TransactionBase, type TransitionTable } from './transaction-base.js';
 import { toTransportError, TransactionError } from './transaction-error.js';
 import type { ClientTransaction, ClientTransactionUser, FinalInfo, TerminationReason, TransactionContext } from './types.js';
+
+/** The request headers kept after the final response (releaseRequest). */
+const KEPT = new Set(['via', 'from', 'to', 'call-id', 'cseq', 'route', 'contact', 'max-forwards']);
+const EMPTY = Buffer.alloc(0);
 
 /**
  * What INVITE and non-INVITE client transactions share: the request and where it goes, the
@@ -21,12 +25,13 @@ export abstract class ClientTransactionBase<S extends string> extends Transactio
   private sentOn: SendResult | undefined;
   /** The flow this transaction listens to: the one its request last went out on. */
   private followed: Flow | undefined;
+  private req: SipRequest;
   private last: SipRequest;
   private finalDelivered = false;
 
   protected constructor(
     id: string,
-    readonly request: SipRequest,
+    request: SipRequest,
     destination: Destination,
     protected readonly user: ClientTransactionUser,
     ctx: TransactionContext,
@@ -34,8 +39,14 @@ export abstract class ClientTransactionBase<S extends string> extends Transactio
     initial: S,
   ) {
     super(id, request.method, ctx, table, initial);
+    this.req = request;
     this.dest = destination;
     this.last = request;
+  }
+
+  /** The request as first sent; once the final response is handled, only its dialog headers (see releaseRequest). */
+  get request(): SipRequest {
+    return this.req;
   }
 
   get destination(): Destination {
@@ -190,6 +201,19 @@ export abstract class ClientTransactionBase<S extends string> extends Transactio
     if (this.finalDelivered) return;
     this.finalDelivered = true;
     this.callUser('onFinal', () => this.user.onFinal(res, info, this));
+    this.releaseRequest();
+  }
+
+  /**
+   * After the final response the transaction only absorbs retransmissions (timers D, K, M:
+   * up to 32 s), and a late 2xx needs only the dialog's headers of the request (to ACK and BYE
+   * it): the body and the other headers go, so that a finished call does not stay in memory
+   * with them. A new object: a send still in flight writes the request as it was.
+   */
+  private releaseRequest(): void {
+    const r = this.req;
+    this.req = { ...r, headers: r.headers.filter((h) => KEPT.has(canonicalHeaderName(h.name))), body: EMPTY };
+    if (this.last === r) this.last = this.req;
   }
 
   protected deliverProvisional(res: SipResponse): void {

@@ -70,7 +70,7 @@ export class InviteServerTransaction extends ServerTransactionBase<InviteServerS
     }
     if (status >= 200 && status < 300 && this.accepted && (this.state === 'Accepted' || this.state === 'Terminated')) {
       // RFC 6026 §8.5: the TU retransmits its 2xx through the transaction.
-      this.transmit(res);
+      this.transmitAgain(res);
       return;
     }
     this.refuse(res);
@@ -80,6 +80,7 @@ export class InviteServerTransaction extends ServerTransactionBase<InviteServerS
     this.accepted = true;
     this.transition('Accepted');
     this.transmit(res);
+    this.release(true);
     this.startTimer('L', timerL(this.ctx.timers), () => this.terminate('completed'));
   }
 

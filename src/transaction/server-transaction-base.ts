@@ -7,6 +7,8 @@ import { toTransportError, TransactionError } from './transaction-error.js';
 import type { ServerTransaction, TransactionContext } from './types.js';
 
 const EMPTY = Buffer.alloc(0);
+/** The request headers a response copies (RFC 3261 §8.2.6.2), long and compact: all release() keeps. */
+const KEPT = new Set(['via', 'v', 'from', 'f', 'to', 't', 'call-id', 'i', 'cseq']);
 
 /**
  * What INVITE and non-INVITE server transactions share: the request, where its latest copy
@@ -81,23 +83,33 @@ export abstract class ServerTransactionBase<S extends string> extends Transactio
   }
 
   /**
-   * After the final response, over UDP, the transaction only waits (timer J / H, 32 s) to
-   * repeat that response: it keeps no more of the request than a response copies, and no
-   * string cut from the received text, so the datagram and its text can go at once. A flood
-   * of 60 KB datagrams otherwise held every one of them for those 32 s (3.5 GB at 2,000/s).
+   * After the final response the transaction only waits — over UDP to repeat a non-2xx
+   * final (timers J / H, 32 s), on any transport after a 2xx (timer L, 32 s, RFC 6026) — so it
+   * keeps no more of the request than a response copies, and no string cut from a received
+   * text, so that the datagram, its text and the call can go at once. A flood of 60 KB
+   * datagrams otherwise held every one of them for those 32 s (3.5 GB at 2,000/s).
+   * `accepted`: after a 2xx, which the transaction never repeats itself (the TU does), its
+   * body is not kept either.
    */
-  protected release(): void {
-    if (this.reliable) return;
-    const keep = new Set(['via', 'v', 'from', 'f', 'to', 't', 'call-id', 'i', 'cseq']);
+  protected release(accepted = false): void {
+    if (this.reliable && !accepted) return;
     const r = this.req;
-    this.req = { ...r, uri: detach(r.uri), headers: r.headers.filter((h) => keep.has(h.name.toLowerCase())).map((h) => ({ name: detach(h.name), value: detach(h.value) })), body: EMPTY };
+    this.req = { ...r, uri: detach(r.uri), headers: r.headers.filter((h) => KEPT.has(h.name.toLowerCase())).map((h) => ({ name: detach(h.name), value: detach(h.value) })), body: EMPTY };
     const last = this.last;
-    if (last) this.last = { ...last, reason: detach(last.reason), headers: last.headers.map((h) => ({ name: detach(h.name), value: detach(h.value) })) };
+    if (last) {
+      const body = accepted || last.body.length === 0 ? EMPTY : Buffer.from(last.body);
+      this.last = { ...last, reason: detach(last.reason), headers: last.headers.map((h) => ({ name: detach(h.name), value: detach(h.value) })), body };
+    }
   }
 
   /** Sends a response and remembers it as the one to repeat. */
   protected transmit(res: SipResponse): void {
     this.last = res;
+    void this.deliver(res);
+  }
+
+  /** The TU's retransmission of its 2xx (RFC 6026 §8.5): sent, not remembered (the first one is, released). */
+  protected transmitAgain(res: SipResponse): void {
     void this.deliver(res);
   }
 

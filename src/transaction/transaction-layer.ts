@@ -3,6 +3,7 @@ import { cloneMessage, getHeader, type SipRequest, type SipResponse } from '../s
 import type { Flow } from '../transport/flow.js';
 import type { Destination, ReceivedMessage, SendResult, SipTransport, Source } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
+import { detach } from '../util/detach.js';
 import { TypedEvents } from '../util/typed-events.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import type { FlowRecovery } from './flow-recovery.js';
@@ -209,8 +210,8 @@ export class TransactionLayer {
     }
     const tx: AnyServerTransaction =
       req.method === 'INVITE'
-        ? new InviteServerTransaction(key, req, source, this.ctx)
-        : new NonInviteServerTransaction(key, req, source, this.ctx);
+        ? new InviteServerTransaction(detach(key), req, source, this.ctx)
+        : new NonInviteServerTransaction(detach(key), req, source, this.ctx);
     this.registry.addServer(tx, req.method === 'INVITE' ? legacyAckKey(req) : undefined);
     tx.start();
     if (req.method === 'CANCEL' && this.opts.onCancel) {

@@ -72,7 +72,11 @@ export interface ClientTransactionUser {
 
 export interface ClientTransaction extends Transaction {
   readonly kind: 'invite-client' | 'non-invite-client';
-  /** The request as the transaction sent it first (a copy of what the TU handed over). */
+  /**
+   * The request as the transaction sent it first (a copy of what the TU handed over); once
+   * the final response has been handed to the user, only its Via, From, To, Call-ID, CSeq,
+   * Route, Contact and Max-Forwards, without body (what a late 2xx needs to be ACKed).
+   */
   readonly request: SipRequest;
   /** The last request this transaction sent: the request, or the ACK of a non-2xx final. */
   readonly lastRequest: SipRequest;
