@@ -11,7 +11,10 @@
 //               answers 180 then 200 and keeps each call 4 s in timewait after the BYE).
 // For each, the call rate is stepped up (doubling, then two steps of refinement between the
 // last rate that passed and the first that failed), each step a fixed-rate trial of --seconds,
-// with a fresh target and UAS. A trial passes only when, all at once:
+// with a fresh target and UAS, warmed up by --warmup s (default 3) of calls at 500/s (or the
+// step's rate, if lower) that are not measured: a Node server compiles its hot path in its
+// first seconds, and what an operator runs is a server that has been up. A trial passes only
+// when, all at once:
 //   calls            every call placed succeeded at the UAC (SIPp "Successful call" = calls, 0 failed);
 //   retransmissions  0, counted by both SIPp sides (Retransmissions(C) of -trace_stat: its own
 //                    timer retransmissions and its answers to the peer's retransmissions); the
@@ -25,7 +28,7 @@
 // the call-setup latency (INVITE sent → 200 received at the UAC: median, p99), and the ratio
 // sip-server ÷ kamailio per transport and scenario. Writes bench/results/<date>-calls.{json,md,svg}.
 //
-//   npm run bench:calls -- [--seconds 10] [--transports udp,tcp] [--targets direct,sip-server,kamailio]
+//   npm run bench:calls -- [--seconds 10] [--warmup 3] [--transports udp,tcp] [--targets direct,sip-server,kamailio]
 //                          [--scenarios ours,builtin] [--start 250] [--max 32000]
 //   node bench/calls/run.mjs --from-json bench/results/<date>-calls.json   (report again, no measuring;
 //   files from before the strict criterion are reported with the old one, and say so)
@@ -41,6 +44,7 @@ import { lineChart, median, percentile, root, writeReport } from '../report/repo
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '3' },
     start: { type: 'string', default: '250' },
     max: { type: 'string', default: '32000' },
     transports: { type: 'string', default: 'udp,tcp' },
@@ -50,6 +54,9 @@ const { values } = parseArgs({
   },
 });
 let seconds = Number(values.seconds);
+/** Seconds of calls at WARMUP_RATE (or the step's rate, if lower) before each measured trial. */
+let warmupSeconds = Number(values.warmup);
+const WARMUP_RATE = 500;
 const TICKS = 100; // USER_HZ
 
 /**
@@ -360,6 +367,25 @@ function failedConditions(s, legacySeconds) {
   return why;
 }
 
+/**
+ * Calls before the trial, not measured (but the UAS's retransmission count, read at the end of
+ * the trial, includes theirs): the target's JIT compiles the hot path meanwhile.
+ */
+async function warmUp({ transport, scenario, targetPort, dn, rate, dir }) {
+  if (!(warmupSeconds > 0)) return;
+  const warmRate = Math.min(rate, WARMUP_RATE);
+  await run(
+    'sipp',
+    [
+      ...SCENARIOS[scenario].uac, '-t', transport === 'tcp' ? 't1' : 'u1', '-i', '127.0.0.1', '-s', dn,
+      '-r', String(warmRate), '-m', String(Math.round(warmRate * warmupSeconds)), '-l', String(Math.max(100, warmRate * 2)),
+      '-timeout', `${warmupSeconds * 3 + 30}s`, '-timeout_error', '-nostdin', '-buff_size', '4194304', '-max_socket', '60000', `127.0.0.1:${targetPort}`,
+    ],
+    dir,
+  );
+  await sleep(500);
+}
+
 /** A fresh target and UAS for each step, so that one overloaded step cannot spoil the next. */
 async function freshStep(target, transport, scenario, rate) {
   const dn = '1002';
@@ -380,6 +406,7 @@ async function freshStep(target, transport, scenario, rate) {
   const uasExited = new Promise((r) => uas.once('exit', r));
   await sleep(300);
   try {
+    await warmUp({ transport, scenario, targetPort, dn, rate, dir });
     return await step({ transport, scenario, targetPort, dn, rate, pid: proc?.pid, uas, uasExited, dir });
   } finally {
     if (uas.exitCode === null && uas.signalCode === null) uas.kill('SIGKILL');
@@ -449,6 +476,7 @@ if (values['from-json']) {
   // Report again from a run's saved steps (e.g. after a change of the pass rule).
   const saved = JSON.parse(readFileSync(values['from-json'], 'utf8'));
   seconds = saved.secondsPerStep;
+  warmupSeconds = saved.warmupSeconds ?? 0;
   for (const r of saved.results) {
     const scenario = r.scenario ?? 'ours';
     if (r.steps.some(isLegacy)) console.warn(`${r.target} ${r.transport} ${scenario}: saved before the strict criterion (no retransmission counts): reported with the old one (no failed call, done within the step + 2 s)`);
@@ -524,7 +552,7 @@ const markdown = [
   '',
   criterionProse,
   '',
-  "CPU is the target process (with its children, for Kamailio) over the step, 100 % = one core; RSS its peak (summed over Kamailio's processes, shared memory counted in each). Setup latency is measured at the UAC from INVITE sent to 200 received, in whole milliseconds (SIPp's response-time trace): 0 means under 1 ms. Every step starts a fresh target and UAS. `direct` (SIPp to SIPp) is the harness's ceiling.",
+  `CPU is the target process (with its children, for Kamailio) over the step, 100 % = one core; RSS its peak (summed over Kamailio's processes, shared memory counted in each). Setup latency is measured at the UAC from INVITE sent to 200 received, in whole milliseconds (SIPp's response-time trace): 0 means under 1 ms. Every step starts a fresh target and UAS${warmupSeconds > 0 ? `, and first runs ${warmupSeconds} s of calls at ${WARMUP_RATE}/s (or the step's rate, if lower), not measured: a Node server compiles its hot path in its first seconds (cold, the server's receive queue grew to 5 MB in the first 3 s at 2,000 calls/s over UDP), and an operator's server has been up; the UAS's retransmission count includes them` : ''}. \`direct\` (SIPp to SIPp) is the harness's ceiling.`,
   '',
   ...(legacy
     ? []
@@ -545,6 +573,6 @@ const svg = lineChart({
   yLabel: 'failed calls (% of the step)',
   series: results.map((r) => ({ name: `${r.target} ${r.transport.toUpperCase()} ${r.scenario}`, dashed: r.transport === 'tcp', points: r.steps.map((s) => [s.rate, (100 * (s.failed ?? s.calls)) / Math.max(1, s.calls)]) })),
 });
-const paths = writeReport('calls', { data: { secondsPerStep: seconds, criterion: legacy ? 'legacy' : 'strict', results, ratios }, markdown, svg });
+const paths = writeReport('calls', { data: { secondsPerStep: seconds, warmupSeconds, criterion: legacy ? 'legacy' : 'strict', results, ratios }, markdown, svg });
 console.log(markdown.replace('{{chart}}', ''));
 console.log(`written ${paths.json}, ${paths.md}, ${paths.svg}`);
