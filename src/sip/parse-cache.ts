@@ -12,16 +12,22 @@
  */
 export class ParseCache<T> {
   private readonly views = new Map<string, T>();
+  /** The text asked for last and its view: the same header read again at once costs no lookup. */
+  private lastText: string | undefined;
+  private lastView: T | undefined;
 
   constructor(private readonly limit = 1024) {}
 
   get(text: string, parse: (text: string) => T): T {
+    if (text === this.lastText) return this.lastView as T;
     let view = this.views.get(text);
     if (view === undefined) {
       view = parse(text);
       if (this.views.size >= this.limit) this.views.clear();
       this.views.set(text, view);
     }
+    this.lastText = text;
+    this.lastView = view;
     return view;
   }
 }

@@ -23,6 +23,15 @@ export class SystemClock implements Clock {
     const t = setTimeout(fn, ms);
     // Timers must never keep the process alive on their own: shutdown is explicit.
     t.unref();
-    return { cancel: () => clearTimeout(t) };
+    return new SystemTimer(t);
+  }
+}
+
+/** A handle with its method on the prototype: no closure per timer (transactions arm several per message). */
+class SystemTimer implements TimerHandle {
+  constructor(private readonly timeout: NodeJS.Timeout) {}
+
+  cancel(): void {
+    clearTimeout(this.timeout);
   }
 }
