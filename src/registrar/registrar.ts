@@ -234,13 +234,22 @@ export class Registrar {
       const answered = new Map(answers.map((a) => [a.tx, a.res]));
       for (const { tx, req } of waiting) {
         const refused = answered.get(tx);
-        tx.respond(refused && refused.status >= 300 ? refused : createResponse(req, 500, 'Registration Not Stored', { toTag: newTag() }));
+        this.respond(tx, refused && refused.status >= 300 ? refused : createResponse(req, 500, 'Registration Not Stored', { toTag: newTag() }));
       }
       return;
     }
     this.group = undefined;
     for (const e of group.events) this.announce(e);
-    for (const { tx, res } of answers) tx.respond(res);
+    for (const { tx, res } of answers) this.respond(tx, res);
+  }
+
+  /** One answer of a group: a transaction that can no longer take it does not keep the others from theirs. */
+  private respond(tx: ServerTransaction, res: SipResponse): void {
+    try {
+      tx.respond(res);
+    } catch (err) {
+      this.log.warn({ err, tx: tx.id, status: res.status }, 'REGISTER answer not sent');
+    }
   }
 
   /** One REGISTER's answer: 200 with the DN's bindings, or the refusal. Store errors are thrown. */
