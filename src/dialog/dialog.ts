@@ -1,6 +1,6 @@
 import { cseqOf } from '../sip/cseq.js';
 import { getHeaderValues, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
-import { parseNameAddr, tagOf } from '../sip/name-addr.js';
+import { formatNameAddr, parseNameAddr, tagOf } from '../sip/name-addr.js';
 import type { Destination, Source, TransportName } from '../transport/types.js';
 import { detach } from '../util/detach.js';
 import { contactDestination } from './contact-destination.js';
@@ -47,8 +47,7 @@ export class Dialog {
     this.remoteUri = detach(remoteUri);
     this.routeSet = routeSet.map(detach);
     this.localContact = detach(localContact);
-    remoteTarget = detach(remoteTarget);
-    this.remoteTarget = remoteTarget;
+    this.remoteTarget = detach(remoteTarget);
     this.destination = { ...destination, address: detach(destination.address) };
     this.localSeq = localSeq;
     this.remoteSeq = remoteSeq;
@@ -155,9 +154,7 @@ function firstContactUri(msg: { headers: SipHeader[] }): string | undefined {
 /** A From/To value without its tag parameter, for reuse in the other direction. */
 function withoutTag(value: string): string {
   const na = parseNameAddr(value);
-  let params = '';
-  for (const [k, v] of na.params) if (k !== 'tag') params += v === null ? `;${k}` : `;${k}=${v}`;
-  return `${na.displayName !== undefined ? `${na.displayName} ` : ''}<${na.uri}>${params}`;
+  return formatNameAddr({ ...na, params: new Map([...na.params].filter(([name]) => name !== 'tag')) });
 }
 
 /**

@@ -16,7 +16,7 @@ import type { Binding } from './binding.js';
 import { contactDestination } from '../dialog/contact-destination.js';
 import { bindingTarget } from './contact-target.js';
 import { DigestAuth } from './digest-auth.js';
-import type { RegisteredEvent, RegistrarEvents, UnregisteredEvent } from './registrar-events.js';
+import type { RegistrarEvents } from './registrar-events.js';
 import type { RegistrationStore } from './store.js';
 
 export interface RegistrarOptions {
@@ -42,11 +42,9 @@ interface Waiting {
 interface Group {
   /** The bindings of each DN the group touched, as they were before it. */
   before: Map<string, Binding[]>;
-  /** Its events, and the DNs whose state follows their bindings ('dn'), in the order they happened. */
-  events: Announcement[];
+  /** Its events and DN state changes, in the order they happened, to be made at its commit. */
+  announcements: Array<() => void>;
 }
-
-type Announcement = { name: 'EventRegistered'; event: RegisteredEvent } | { name: 'EventUnregistered'; event: UnregisteredEvent } | { name: 'dn'; dn: string };
 
 /** Who needs no credentials, and where a failed authentication is counted. */
 export interface SourceAccess {
@@ -220,7 +218,7 @@ export class Registrar {
    * (a challenge, a 404) before the failure, which get their refusal.
    */
   private commit(waiting: Waiting[]): void {
-    const group: Group = { before: new Map(), events: [] };
+    const group: Group = { before: new Map(), announcements: [] };
     const answers: Array<{ tx: ServerTransaction; req: SipRequest; res: SipResponse }> = [];
     this.group = group;
     try {
@@ -239,7 +237,7 @@ export class Registrar {
       return;
     }
     this.group = undefined;
-    for (const e of group.events) this.announce(e);
+    for (const announce of group.announcements) announce();
     for (const { tx, res } of answers) this.respond(tx, res);
   }
 
@@ -275,12 +273,10 @@ export class Registrar {
     }
   }
 
-  /** An event, or a DN's state following its bindings: now, or at the commit of the group being handled. */
-  private announce(e: Announcement): void {
-    if (this.group) this.group.events.push(e);
-    else if (e.name === 'dn') this.directory.setState(e.dn, this.bindings.has(e.dn) ? 'in-service' : 'out-of-service', this.bindings.has(e.dn) ? 'registered' : 'no registration');
-    else if (e.name === 'EventRegistered') this.events.emit(e.name, e.event);
-    else this.events.emit(e.name, e.event);
+  /** An event or a DN state change: now, or at the commit of the group being handled. */
+  private announce(announcement: () => void): void {
+    if (this.group) this.group.announcements.push(announcement);
+    else announcement();
   }
 
   private register(tx: ServerTransaction, req: SipRequest): SipHeader[] {
@@ -316,7 +312,8 @@ export class Registrar {
       }
       for (const c of contacts) this.apply(dn, c, tx, req, callId, cseq, now);
     }
-    this.announce({ name: 'dn', dn });
+    // The DN's state follows its bindings as they are when announced (at the commit, after its whole group).
+    this.announce(() => this.directory.setState(dn, this.bindings.has(dn) ? 'in-service' : 'out-of-service', this.bindings.has(dn) ? 'registered' : 'no registration'));
     return [
       ...this.bindingsOf(dn).map((b) => ({ name: 'Contact', value: `<${b.contact}>;expires=${Math.max(0, Math.round((b.expiresAt - now) / 1000))}` })),
       { name: 'Date', value: new Date(now).toUTCString() },
@@ -359,19 +356,17 @@ export class Registrar {
     this.store.put(b);
     if (old) this.unschedule(old);
     this.keep(b);
-    this.announce({
-      name: 'EventRegistered',
-      event: {
-        dn,
-        contact: b.contact,
-        expires: c.expiresS,
-        transport: b.transport,
-        source: `${b.source.address}:${b.source.port}`,
-        ...(b.flowId !== undefined ? { flowId: b.flowId } : {}),
-        refresh: old !== undefined,
-        time: now,
-      },
-    });
+    const event = {
+      dn,
+      contact: b.contact,
+      expires: c.expiresS,
+      transport: b.transport,
+      source: `${b.source.address}:${b.source.port}`,
+      ...(b.flowId !== undefined ? { flowId: b.flowId } : {}),
+      refresh: old !== undefined,
+      time: now,
+    };
+    this.announce(() => this.events.emit('EventRegistered', event));
   }
 
   /** The DN named by the To header's user part (RFC 3261 §10.3 step 5). */
@@ -449,7 +444,8 @@ export class Registrar {
     if (list.length === 0) this.bindings.delete(b.aor);
     this.unindexFlow(b);
     this.store.remove(b.aor, b.contact);
-    this.announce({ name: 'EventUnregistered', event: { dn: b.aor, contact: b.contact, reason, time: this.clock.now() } });
+    const event = { dn: b.aor, contact: b.contact, reason, time: this.clock.now() };
+    this.announce(() => this.events.emit('EventUnregistered', event));
   }
 
   private unindexFlow(b: Binding): void {

@@ -1,13 +1,13 @@
 import { SipParseError } from '../util/errors.js';
 import { getHeader, type SipMessage } from './message.js';
-import { ParseCache } from './parse-cache.js';
+import { Memo } from '../util/memo.js';
 
 export interface CSeq {
   readonly seq: number;
   readonly method: string;
 }
 
-const CSEQS = new ParseCache<CSeq>();
+const CSEQS = new Memo<CSeq>();
 
 const CSEQ_RE = /^(\d+)[ \t]+([A-Za-z0-9.!%*_+`'~-]+)$/;
 

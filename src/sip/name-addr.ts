@@ -1,6 +1,6 @@
 import { SipParseError } from '../util/errors.js';
 import { formatParams, parseParams, type Params } from './params.js';
-import { type Building, ParseCache } from './parse-cache.js';
+import { Memo, type Writable } from '../util/memo.js';
 
 /**
  * From, To, Contact, Route, Record-Route, Refer-To values (RFC 3261 §20.10, §25.1):
@@ -15,9 +15,9 @@ export interface NameAddr {
   readonly angle: boolean;
 }
 
-const NAME_ADDRS = new ParseCache<NameAddr>();
+const NAME_ADDRS = new Memo<NameAddr>();
 
-/** Parses one value; the view is shared by every reader of the same text (ParseCache). */
+/** Parses one value; the view is shared by every reader of the same text (Memo). */
 export function parseNameAddr(value: string, headerName = 'address'): NameAddr {
   return NAME_ADDRS.get(value, (text) => readNameAddr(text, headerName));
 }
@@ -51,7 +51,7 @@ function readNameAddr(value: string, headerName: string): NameAddr {
     if (uri === '' || /\s/.test(uri)) throw bad('bad URI in <>');
     const rest = text.slice(gt + 1).trim();
     if (rest !== '' && !rest.startsWith(';')) throw bad('junk after >');
-    const out: Building<NameAddr> = { uri, params: params(rest.slice(1), bad), angle: true };
+    const out: Writable<NameAddr> = { uri, params: params(rest.slice(1), bad), angle: true };
     if (displayName !== undefined) out.displayName = displayName;
     return out;
   }

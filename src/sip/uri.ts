@@ -1,7 +1,7 @@
 import { SipParseError } from '../util/errors.js';
 import { allIn, HEADER, HOST, isDigits, isHex, PARAM, PASSWORD, SCHEME, TEL, URIC, USER } from './char-classes.js';
 import { formatParams, type Params } from './params.js';
-import { type Building, ParseCache } from './parse-cache.js';
+import { Memo, type Writable } from '../util/memo.js';
 
 /**
  * SIP, SIPS and tel URIs (RFC 3261 §19.1, §25.1; RFC 3966) and, for every other scheme, an
@@ -47,9 +47,9 @@ function bad(what: string): SipParseError {
   return new SipParseError(what.startsWith(':') ? `Bad URI${what}` : `Bad URI ${what}`);
 }
 
-const URIS = new ParseCache<Uri>();
+const URIS = new Memo<Uri>();
 
-/** Parses a URI; the view is shared by every reader of the same text (ParseCache). */
+/** Parses a URI; the view is shared by every reader of the same text (Memo). */
 export function parseUri(text: string): Uri {
   return URIS.get(text, readUri);
 }
@@ -82,7 +82,7 @@ function strayCharacter(text: string, from: number): SipParseError | undefined {
 function parseSip(scheme: 'sip' | 'sips', s: string, start: number): SipUri {
   const params = new Map<string, string | null>();
   const headers: Array<[string, string]> = [];
-  const uri: Building<SipUri> = { kind: 'sip', scheme, host: '', params, headers };
+  const uri: Writable<SipUri> = { kind: 'sip', scheme, host: '', params, headers };
   const n = s.length;
   let i = start;
   const at = s.indexOf('@', start);
@@ -106,7 +106,7 @@ function parseSip(scheme: 'sip' | 'sips', s: string, start: number): SipUri {
   return uri;
 }
 
-function parseHost(uri: Building<SipUri>, s: string, i: number): number {
+function parseHost(uri: Writable<SipUri>, s: string, i: number): number {
   const n = s.length;
   if (s.charCodeAt(i) === 0x5b) {
     const close = s.indexOf(']', i);
@@ -130,7 +130,7 @@ function parseHost(uri: Building<SipUri>, s: string, i: number): number {
   return j;
 }
 
-function parsePort(uri: Building<SipUri>, s: string, i: number): number {
+function parsePort(uri: Writable<SipUri>, s: string, i: number): number {
   let j = i;
   while (j < s.length && s.charCodeAt(j) !== 0x3b && s.charCodeAt(j) !== 0x3f) j++;
   const text = s.slice(i, j);

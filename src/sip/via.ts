@@ -2,7 +2,7 @@ import { SipParseError } from '../util/errors.js';
 import { HOST, isDigits, TOKEN } from './char-classes.js';
 import { getHeader, getHeaderValues, isNamed, splitHeaderList, type SipMessage } from './message.js';
 import { formatParams, parseParams, type Params } from './params.js';
-import { type Building, ParseCache } from './parse-cache.js';
+import { Memo, type Writable } from '../util/memo.js';
 
 /** One Via header value (RFC 3261 §20.42, RFC 3581 rport). */
 export interface Via {
@@ -15,13 +15,13 @@ export interface Via {
   readonly params: Params;
 }
 
-const VIAS = new ParseCache<Via>();
+const VIAS = new Memo<Via>();
 
 /**
  * Parses one via-parm: `sent-protocol LWS sent-by *( SEMI via-params )` where sent-protocol is
  * `name SLASH version SLASH transport` and LWS may surround the slashes, the colon and the
  * semicolons (RFC 3261 §20.42, §25.1). A hand-written scanner: no backtracking on hostile input.
- * The view is shared by every reader of the same text (ParseCache): build a new one to change it.
+ * The view is shared by every reader of the same text (Memo): build a new one to change it.
  */
 export function parseVia(value: string): Via {
   return VIAS.get(value, readVia);
@@ -80,7 +80,7 @@ function readVia(value: string): Via {
       throw new SipParseError('Bad Via parameter');
     }
   }
-  const via: Building<Via> = { protocol: `${name}/${version}`, transport: transport.toUpperCase(), host, params };
+  const via: Writable<Via> = { protocol: `${name}/${version}`, transport: transport.toUpperCase(), host, params };
   if (port !== undefined) via.port = port;
   return via;
 }

@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { Memo } from './memo.js';
 
 /**
  * A set of IP addresses given as CIDRs ("192.0.2.0/24", "::1", "10.0.0.7"), for "is this
@@ -10,9 +11,9 @@ export class AddressSet {
   /**
    * Answers already worked out, by the address as asked: the check runs for every datagram
    * (per-source limits exempt trusted peers), and BlockList.check builds a SocketAddress each
-   * time (~3 % of the CPU at 600 calls/s). Bounded: forgotten all at once when full.
+   * time (~3 % of the CPU at 600 calls/s).
    */
-  private readonly memo = new Map<string, boolean>();
+  private readonly memo = new Memo<boolean>(4096);
 
   constructor(cidrs: readonly string[]) {
     for (const cidr of cidrs) {
@@ -29,23 +30,16 @@ export class AddressSet {
   }
 
   has(address: string): boolean {
-    const known = this.memo.get(address);
-    if (known !== undefined) return known;
-    const found = this.lookup(address);
-    if (this.memo.size >= MEMO_SIZE) this.memo.clear();
-    this.memo.set(address, found);
-    return found;
+    return this.memo.get(address, this.lookup);
   }
 
-  private lookup(address: string): boolean {
+  private readonly lookup = (address: string): boolean => {
     const a = plain(address);
     const family = isIP(a);
     if (family === 0) return false;
     return this.extra.has(a) || this.list.check(a, family === 6 ? 'ipv6' : 'ipv4');
-  }
+  };
 }
-
-const MEMO_SIZE = 4096;
 
 /** "ADDRESS" or "ADDRESS/BITS" with BITS within the family's width; undefined when it is not one. */
 export function parseCidr(text: string): { address: string; bits: number; family: 'ipv4' | 'ipv6' } | undefined {

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { ParseCache } from '../../../src/sip/parse-cache.js';
+import { Memo } from '../../../src/util/memo.js';
 import { parseVia } from '../../../src/sip/via.js';
 import { parseNameAddr } from '../../../src/sip/name-addr.js';
 import { SipParseError } from '../../../src/util/errors.js';
 
-describe('ParseCache', () => {
+describe('Memo', () => {
   it('parses a text once and hands every reader the same view', () => {
     let parses = 0;
-    const cache = new ParseCache<{ n: number }>();
+    const cache = new Memo<{ n: number }>();
     const parse = (t: string): { n: number } => ({ n: (parses++, t.length) });
     const a = cache.get('abc', parse);
     const b = cache.get('abc', parse);
@@ -17,7 +17,7 @@ describe('ParseCache', () => {
 
   it('keeps at most its limit: a flood of distinct texts starts it again empty', () => {
     let parses = 0;
-    const cache = new ParseCache<number>(4);
+    const cache = new Memo<number>(4);
     const parse = (t: string): number => (parses++, t.length);
     for (let i = 0; i < 10; i++) cache.get(`text-${i}`, parse);
     expect(parses).toBe(10);
