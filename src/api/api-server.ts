@@ -10,6 +10,7 @@ import { errorReply, writeRawError, writeReply } from './http-reply.js';
 import { decodePath, Router, type Reply } from './router.js';
 import { addCallRoutes } from './call-routes.js';
 import { addRoutes } from './routes.js';
+import { DashboardPage } from './dashboard-page.js';
 
 /** Longer request targets get 414 (Node itself refuses heads over 16 KiB). */
 const MAX_URL_LENGTH = 4096;
@@ -31,6 +32,7 @@ export class ApiServer {
   readonly events: EventHub<WebSocket>;
   private readonly router = new Router();
   private readonly auth: BearerAuth;
+  private readonly dashboard: DashboardPage;
   private readonly server: Server;
   private readonly wss: WebSocketServer;
   private readonly unsubscribe: (() => void)[] = [];
@@ -40,7 +42,8 @@ export class ApiServer {
   constructor(private readonly ctx: ApiContext) {
     this.auth = new BearerAuth(ctx.options.token);
     this.events = new EventHub<WebSocket>(ctx.clock, ctx.log, ctx.options.maxEventBacklogBytes ?? DEFAULT_MAX_BACKLOG_BYTES, ctx.options.defer);
-    addRoutes(this.router, ctx);
+    this.dashboard = new DashboardPage(this.auth);
+    addRoutes(this.router, ctx, this.events);
     if (ctx.calls) addCallRoutes(this.router, ctx.calls, ctx.makeCall, ctx.control);
     this.wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: 4096 });
     this.server = createServer((req, res) => this.onRequest(req, res));
@@ -114,18 +117,32 @@ export class ApiServer {
       });
   }
 
-  /** Never rejects for a handler's fault: HttpError → its status, anything else → 500. */
+  /**
+   * Never rejects for a handler's fault: HttpError → its status, anything else → 500. The
+   * dashboard's paths check the token themselves; a GET may also carry the dashboard's cookie.
+   */
   private async answer(req: IncomingMessage): Promise<Reply> {
-    if (!this.auth.allows(req.headers)) return errorReply(401, UNAUTHORIZED_MESSAGE, AUTH_HEADERS);
     const target = parseTarget(req.url);
-    if (!target.ok) return errorReply(target.status, target.message);
+    if (!target.ok) {
+      if (!this.auth.allows(req.headers)) return errorReply(401, UNAUTHORIZED_MESSAGE, AUTH_HEADERS);
+      return errorReply(target.status, target.message);
+    }
+    if (DashboardPage.owns(target.segments)) return this.guarded(() => this.dashboard.answer(req, target.url, target.segments), req);
+    if (!this.auth.allows(req.headers) && !(req.method === 'GET' && this.auth.allowsCookie(req.headers))) {
+      return errorReply(401, UNAUTHORIZED_MESSAGE, AUTH_HEADERS);
+    }
     const match = this.router.match(req.method ?? '', target.segments);
     if (match.kind === 'not-found') return errorReply(404, 'not found');
     if (match.kind === 'method-not-allowed') {
       return errorReply(405, `method ${req.method ?? ''} not allowed`, { Allow: match.allow.join(', ') });
     }
+    const handler = match.handler;
+    return this.guarded(() => handler({ params: match.params, url: target.url, req }), req);
+  }
+
+  private async guarded(handle: () => Reply | Promise<Reply>, req: IncomingMessage): Promise<Reply> {
     try {
-      return await match.handler({ params: match.params, url: target.url, req });
+      return await handle();
     } catch (err) {
       if (err instanceof HttpError) return errorReply(err.status, err.message, { ...err.headers });
       this.ctx.log.error({ err, method: req.method, url: req.url }, 'control API handler failed');
@@ -135,7 +152,7 @@ export class ApiServer {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', (err) => this.ctx.log.debug({ err }, 'control API upgrade socket error'));
-    if (!this.auth.allows(req.headers)) return writeRawError(socket, 401, UNAUTHORIZED_MESSAGE, AUTH_HEADERS);
+    if (!this.auth.allows(req.headers) && !this.auth.allowsCookie(req.headers)) return writeRawError(socket, 401, UNAUTHORIZED_MESSAGE, AUTH_HEADERS);
     const target = parseTarget(req.url);
     if (!target.ok) return writeRawError(socket, target.status, target.message);
     if (target.segments.join('/') !== 'events') return writeRawError(socket, 404, 'not found');

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { CallControl, ControlResult } from '../calls/call-control.js';
 import type { MakeCall } from '../calls/make-call.js';
 import { HttpError } from './http-error.js';
+import { readBody } from './read-body.js';
 import type { Router } from './router.js';
 import type { CallRecordQuery } from '../registrar/store.js';
 import { isoTime } from './views.js';
@@ -204,17 +205,11 @@ function recordQuery(url: URL): CallRecordQuery {
  * With `optional`, an empty body reads as {}.
  */
 async function readJson(req: IncomingMessage, optional = false): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > 65_536) throw new HttpError(413, 'request body too large');
-    chunks.push(chunk);
-  }
-  if (optional && size === 0) return {};
+  const body = await readBody(req, 65_536);
+  if (optional && body.length === 0) return {};
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    value = JSON.parse(body.toString('utf8'));
   } catch {
     throw new HttpError(400, 'request body is not JSON');
   }

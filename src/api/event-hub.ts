@@ -16,6 +16,8 @@ const OPEN = 1;
 /** RFC 6455 §7.4.1 1013 "try again later": the client did not keep up. */
 export const CLOSE_TOO_SLOW = 1013;
 export const DEFAULT_MAX_BACKLOG_BYTES = 1024 * 1024;
+/** How many of the latest events GET /event-log can give (the dashboard's history). */
+export const RECENT_EVENTS = 500;
 
 /**
  * Fans events out to the WebSocket clients of GET /events, one JSON text frame each, in the
@@ -28,11 +30,18 @@ export const DEFAULT_MAX_BACKLOG_BYTES = 1024 * 1024;
  * Sources are added with `forward(events, names)`, or anything can `publish(name, payload)`,
  * so call and connection events plug in the same way. A client whose unsent backlog passes
  * `maxBacklogBytes` is closed with 1013 instead of letting memory grow.
+ *
+ * The latest RECENT_EVENTS are kept, clients or not, as they were published (the frame is
+ * made only when asked for, by `recent`): a dashboard opened after a connection died still
+ * sees how it died and what was re-sent.
  */
 export class EventHub<C extends EventClient = EventClient> {
   private readonly clients = new Set<C>();
   /** Published and not yet sent (with `defer`): name, payload, and the time it was published. */
   private queued: [string, unknown, number][] = [];
+  /** A ring of the latest events; `next` is where the next one goes. */
+  private readonly latest: [string, unknown, number][] = [];
+  private next = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -67,10 +76,24 @@ export class EventHub<C extends EventClient = EventClient> {
   }
 
   publish(name: string, payload: unknown): void {
+    this.remember(name, payload);
     if (this.clients.size === 0) return;
     if (!this.defer) return this.send(name, payload, this.clock.now());
     if (this.queued.length === 0) this.defer(() => this.flush());
     this.queued.push([name, payload, this.clock.now()]);
+  }
+
+  /** The latest `limit` events (at most RECENT_EVENTS), oldest first, as /events frames them. */
+  recent(limit = RECENT_EVENTS): string[] {
+    const ordered = this.latest.length < RECENT_EVENTS ? this.latest : [...this.latest.slice(this.next), ...this.latest.slice(0, this.next)];
+    return ordered.slice(Math.max(0, ordered.length - limit)).map(([name, payload, at]) => this.frame(name, payload, at));
+  }
+
+  private remember(name: string, payload: unknown): void {
+    const entry: [string, unknown, number] = [name, payload, this.clock.now()];
+    if (this.latest.length < RECENT_EVENTS) this.latest.push(entry);
+    else this.latest[this.next] = entry;
+    this.next = (this.next + 1) % RECENT_EVENTS;
   }
 
   /** Sends what is queued now (before the clients are closed at shutdown). */
