@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +36,14 @@ let caller: SipPeer;
 let callee: SipPeer;
 let call: PeerCall;
 let incoming: IncomingCall;
+const sockets: Socket[] = [];
+
+function openTcp(to: { address: string; port: number }): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(to.port, to.address, () => resolve(s));
+    s.once('error', reject);
+  });
+}
 
 async function shot(name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
@@ -45,6 +54,11 @@ async function cells(selector: string): Promise<string[]> {
   const row = page.locator(selector);
   await row.waitFor({ timeout: STEP_MS });
   return row.locator('td').allInnerTexts();
+}
+
+/** One attribute of every element that matches. */
+async function attributes(selector: string, name: string): Promise<(string | null)[]> {
+  return Promise.all((await page.locator(selector).all()).map((l) => l.getAttribute(name)));
 }
 
 beforeAll(async () => {
@@ -68,6 +82,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   clearRules();
+  for (const s of sockets) s.destroy();
   await browser?.close();
   await caller?.close();
   await callee?.close();
@@ -152,8 +167,30 @@ describe('the dashboard in headless Chromium, live through a call whose connecti
     expect(released.slice(1, 4)).toEqual(['1001', '1002', 'normal']);
     await page.locator('#calls-empty:not([hidden])').waitFor({ timeout: STEP_MS });
     expect(await page.locator('#call-rows tr').count()).toBe(0);
-    const log = await page.locator('#event-log li').evaluateAll((lis) => lis.map((li) => li.getAttribute("data-event")));
+    const log = await attributes('#event-log li', 'data-event');
     for (const name of ['EventDialing', 'EventRinging', 'EventEstablished', 'EventReleased', 'ConnectionStale', 'ConnectionReopened']) expect(log).toContain(name);
     await shot('6-released');
+  });
+
+  it('many connections are paged, 50 rows at a time, never all in the DOM: 120 more idle connections make three pages', async () => {
+    for (let i = 0; i < 120; i++) sockets.push(await openTcp(SERVER));
+    // The server's count (the callee's old connection may linger half-open on its side).
+    let total = 0;
+    for (let tries = 0; total < 121 && tries < 100; tries++) {
+      const res = await fetch(`${server.api}/connections?limit=0`, { headers: { authorization: `Bearer ${server.token ?? ''}` } });
+      total = Number(res.headers.get('x-total-count'));
+      if (total < 121) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(total).toBeGreaterThanOrEqual(121);
+    await page.locator('#connections-total').filter({ hasText: `(${total})` }).waitFor({ timeout: STEP_MS });
+    expect(await page.locator('#connection-rows tr').count()).toBe(50);
+    expect(await page.locator('#connections-pager .where').innerText()).toBe('page 1 of 3');
+    const firstPage = await attributes('#connection-rows tr', 'data-id');
+    await page.locator('#connections-pager button[data-step="1"]').click();
+    await page.locator('#connections-pager .where').filter({ hasText: 'page 2 of 3' }).waitFor({ timeout: STEP_MS });
+    const secondPage = await attributes('#connection-rows tr', 'data-id');
+    expect(secondPage).toHaveLength(50);
+    expect(secondPage.filter((id) => firstPage.includes(id))).toEqual([]);
+    await shot('7-paged');
   });
 });
