@@ -12,13 +12,15 @@ const LAYERS = {
   config: 1,
   transport: 2,
   transaction: 3,
+  capture: 3, // HEP export: subscribes to the transport's wire tap; nothing below imports it
   dialog: 4,
   directory: 5,
   registrar: 6,
   calls: 7,
   metrics: 8,
   api: 8,
-  '': 9, // server.ts and cli.ts: the composition root
+  cli: 9, // the control commands of the command line (a client of the api's JSON)
+  '': 10, // server.ts, server-command.ts and cli.ts: the composition root
 };
 
 function layerOf(file) {

@@ -1,21 +1,45 @@
 #!/usr/bin/env node
-import { writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { pino, type Logger } from 'pino';
-import { configWarnings, defaultConfig, loadConfigFile } from './config/load.js';
-import type { Config } from './config/schema.js';
+import { ControlApiError, UsageError } from './cli/cli-errors.js';
+import { isControlCommand, runControlCommand, type ControlCommand, type ControlFlags } from './cli/commands.js';
 import { ConfigError } from './util/errors.js';
-import { SipServer } from './server.js';
 
 const USAGE = `usage:
-  sip-server [--config FILE]       run the server (built-in defaults without --config)
-  sip-server check-config FILE     validate FILE; exit 0 if valid, 2 listing every problem`;
+  sip-server [--config FILE]        run the server (built-in defaults without --config)
+  sip-server check-config FILE      validate FILE; exit 0 if valid, 2 listing every problem
+a running server, through its control API:
+  sip-server status                 health, uptime, DNs in/out of service, registrations, connections, calls
+  sip-server dns [DN]               the DNs with state and contacts, or one DN in detail
+  sip-server connections            the SIP TCP/TLS connections, with their keep-alive
+  sip-server calls [ID]             the calls in progress, or one call (also one that has ended)
+  sip-server release CALL           release a call
+options of these commands:
+  --url URL                         the control API (else from --config, $SIP_SERVER_URL, http://127.0.0.1:8080)
+  --token TOKEN                     its bearer token (else from --config, $SIP_SERVER_TOKEN)
+  -c, --config FILE                 take http-address, http-port and http-token from FILE
+  --json                            print the API's JSON as it came
+  --timeout SECONDS                 wait this long for an answer (default 10)
+exit status: 0 ok; 1 runtime failure (a port in use; the server unreachable, an API error); 2 bad configuration or usage`;
 
-/** Exit statuses: 0 ok, 1 runtime failure (e.g. a port in use), 2 bad configuration or usage. */
+/** Flags only the control commands take. */
+const CONTROL_FLAGS = ['url', 'token', 'json', 'timeout'] as const;
+
+/** Exit statuses: 0 ok, 1 runtime failure (e.g. a port in use, an API error), 2 bad configuration or usage. */
 async function main(argv: string[]): Promise<number> {
   let args;
   try {
-    args = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+    args = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        url: { type: 'string' },
+        token: { type: 'string' },
+        json: { type: 'boolean' },
+        timeout: { type: 'string' },
+      },
+    });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
     return 2;
@@ -24,163 +48,57 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const [command, file] = args.positionals;
+  const [command, ...rest] = args.positionals;
+  if (isControlCommand(command)) return control(command, rest, args.values);
+  const misplaced = CONTROL_FLAGS.find((flag) => args.values[flag] !== undefined);
+  if (misplaced !== undefined) {
+    process.stderr.write(`--${misplaced} is an option of the control commands (status, dns, connections, calls, release)\n${USAGE}\n`);
+    return 2;
+  }
   if (command === 'check-config') {
+    const [file] = rest;
     if (!file) {
       process.stderr.write(`check-config needs a FILE\n${USAGE}\n`);
       return 2;
     }
+    const { checkConfig } = await import('./server-command.js');
     return checkConfig(file);
   }
   if (command !== undefined) {
     process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
     return 2;
   }
-  let config: Config;
+  const { runServer } = await import('./server-command.js');
+  return runServer(args.values.config);
+}
+
+/** A control command: 0 done, 1 the API unreachable or an error answer, 2 bad usage or --config file. */
+async function control(command: ControlCommand, args: string[], flags: ControlFlags): Promise<number> {
+  // `sip-server dns | head`: a reader that goes away ends the output, not with a stack trace.
+  process.stdout.on('error', () => process.exit(0));
   try {
-    config = args.values.config ? loadConfigFile(args.values.config) : defaultConfig();
+    await runControlCommand(command, args, flags, process.env, writeOut);
+    return 0;
   } catch (err) {
-    return reportConfigError(err);
-  }
-  return run(config, args.values.config ?? '(built-in defaults)');
-}
-
-function checkConfig(file: string): number {
-  let config: Config;
-  try {
-    config = loadConfigFile(file);
-    SipServer.readTlsFiles(config, file);
-  } catch (err) {
-    return reportConfigError(err);
-  }
-  for (const warning of configWarnings(config, file)) process.stderr.write(`${warning}\n`);
-  process.stdout.write(`${file}: ok\n`);
-  return 0;
-}
-
-function reportConfigError(err: unknown): number {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${err.problems.join('\n')}\n`);
-    return 2;
-  }
-  throw err;
-}
-
-/**
- * Log lines go to stdout asynchronously: a burst of them (many connections found dead at
- * once) must not stall the event loop on a slow pipe. Before every return from here, what
- * is still buffered is written (`settle`); the output is never ended, so a line logged late
- * (a socket's close event after the server stopped) is written too, never a write to a
- * closed stream (which throws).
- */
-async function run(config: Config, source: string): Promise<number> {
-  const output = new LogOutput();
-  const log = pino({ level: config.log.level, base: { service: 'sip-server' } }, output);
-  try {
-    return await serve(config, source, log);
-  } finally {
-    await output.settle();
-  }
-}
-
-/**
- * The log's stdout: asynchronous (pino's SonicBoom) while the server runs; after `settle()`,
- * each line is written at once, synchronously, so nothing is left buffered whenever the
- * process exits. Bytes handed to the asynchronous writer are counted until written.
- */
-class LogOutput {
-  private readonly async = pino.destination({ dest: 1, sync: false });
-  private pending = 0;
-  private mode: 'async' | 'sync' | 'off' = 'async';
-  private idle: (() => void) | undefined;
-
-  constructor() {
-    this.async.on('write', (n: number) => {
-      this.pending -= n;
-      if (this.pending <= 0) this.idle?.();
-    });
-  }
-
-  write(line: string): void {
-    if (this.mode === 'async') {
-      this.pending += Buffer.byteLength(line);
-      this.async.write(line);
-    } else if (this.mode === 'sync') {
-      try {
-        writeSync(1, line);
-      } catch {
-        this.mode = 'off'; // stdout is gone or will not take more: drop the rest
-      }
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n${USAGE}\n`);
+      return 2;
     }
-  }
-
-  /**
-   * Waits until every line handed over so far is written, at most `maxMs` (for a reader that
-   * stopped reading: later lines are then dropped), and writes later ones synchronously.
-   */
-  settle(maxMs = 2000): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (mode: 'sync' | 'off'): void => {
-        clearTimeout(timer);
-        this.idle = undefined;
-        this.mode = mode;
-        resolve();
-      };
-      const timer = setTimeout(() => done('off'), maxMs);
-      timer.unref();
-      if (this.pending <= 0) done('sync');
-      else this.idle = () => done('sync');
-    });
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.problems.join('\n')}\n`);
+      return 2;
+    }
+    if (err instanceof ControlApiError) {
+      process.stderr.write(`sip-server: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
   }
 }
 
-async function serve(config: Config, source: string, log: Logger): Promise<number> {
-  let tls;
-  try {
-    tls = SipServer.readTlsFiles(config, source);
-  } catch (err) {
-    return reportConfigError(err);
-  }
-  let server: SipServer;
-  try {
-    server = new SipServer({ config, log, tls });
-  } catch (err) {
-    log.fatal({ err }, 'could not start');
-    return 1;
-  }
-  // Listen for signals before anything binds, so a stop during start-up is clean too. The
-  // first one stops the server; any later one is logged and ignored (the stop is bounded):
-  // Ctrl-C under `npm start` reaches node twice, from the terminal and forwarded by npm, and
-  // the default action would kill it in the middle of releasing the calls.
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    let first: NodeJS.Signals | undefined;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (first) {
-        log.warn({ signal, first }, 'signal while stopping: ignored');
-        return;
-      }
-      first = signal;
-      resolve(signal);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-  try {
-    await server.start();
-  } catch (err) {
-    log.fatal({ err }, 'could not start');
-    await server.stop();
-    return 1;
-  }
-  for (const warning of configWarnings(config, source)) log.warn(warning);
-  log.info({ config: source }, 'sip-server running');
-  const signal = await signalled;
-  log.info({ signal }, 'stopping');
-  // Bounded shutdown: whatever is still pending after 5 s is abandoned.
-  const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 5000).unref());
-  const outcome = await Promise.race([server.stop().then(() => 'stopped' as const), deadline]);
-  log.info({ outcome }, 'stopped');
-  return 0;
+/** Writes a line to stdout and waits until it is out (a pipe may be asynchronous), so exit loses nothing. */
+function writeOut(text: string): Promise<void> {
+  return new Promise((resolve) => process.stdout.write(`${text}\n`, () => resolve()));
 }
 
 main(process.argv.slice(2)).then(
