@@ -8,9 +8,11 @@ import { InDialogRelay } from './calls/in-dialog-relay.js';
 import { MakeCall } from './calls/make-call.js';
 import { PhoneTransfer } from './calls/phone-transfer.js';
 import { Router } from './calls/routing.js';
+import { HepExporter } from './capture/hep-exporter.js';
 import { callMetrics } from './metrics/call-metrics.js';
 import { flowMetrics } from './metrics/flow-metrics.js';
 import { guardMetrics } from './metrics/guard-metrics.js';
+import { hepMetrics } from './metrics/hep-metrics.js';
 import { Metrics } from './metrics/metrics.js';
 import { readFileSync } from 'node:fs';
 import type { Config } from './config/schema.js';
@@ -72,6 +74,8 @@ export class SipServer {
   /** Re-open and re-send on dead connections; only with sip-enable-tcp-keep-alive. */
   readonly recovery: FlowRecovery | undefined;
   readonly keepAlive: KeepAlive;
+  /** HEPv3 copies of every SIP message in and out; undefined unless hep-address is set. */
+  readonly hep: HepExporter | undefined;
   /** The control API; undefined when http-port is 0. */
   readonly api: ApiServer | undefined;
   private readonly log: Logger;
@@ -154,6 +158,13 @@ export class SipServer {
       onAck: (ack) => this.calls.onAck(ack),
     });
     this.transport.events.on('message', (m) => this.transactions.receive(m));
+    const hepAddress = t['hep-address'];
+    this.hep = hepAddress
+      ? new HepExporter(
+          { address: hepAddress, port: t['hep-port'], captureId: t['hep-capture-id'], password: t['hep-password'] },
+          { wire: this.transport.wire, clock: this.clock, log: this.log.child({ layer: 'hep' }) },
+        )
+      : undefined;
     this.logTransportEvents();
 
     this.directory = new Directory(deps.config.dns, this.clock, this.log.child({ layer: 'directory' }));
@@ -235,6 +246,7 @@ export class SipServer {
     callMetrics(this.metrics, this.calls);
     if (this.recovery) flowMetrics(this.metrics, this.recovery);
     guardMetrics(this.metrics, this.guard);
+    if (this.hep) hepMetrics(this.metrics, this.hep);
     this.api =
       t['http-port'] > 0
         ? new ApiServer({
@@ -279,6 +291,8 @@ export class SipServer {
   async start(): Promise<void> {
     this.registrar.start();
     this.guard.start();
+    // Before the listeners: the first message in is exported too.
+    await this.hep?.start();
     await this.transport.start();
     this.oos.start();
     await this.api?.start();
@@ -302,6 +316,7 @@ export class SipServer {
     this.registrar.stop();
     this.transactions.close();
     await this.transport.stop();
+    await this.hep?.stop();
     this.guard.stop();
     this.store.close();
   }

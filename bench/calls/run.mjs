@@ -3,6 +3,10 @@
 // TCP (one connection each way), where X is
 //   direct      nothing: SIPp to SIPp, the harness's ceiling;
 //   sip-server  this server (a B2BUA: two dialogs per call);
+//   sip-server+hep  the same with HEP export on (hep-address: every SIP message in and out
+//               also sent as a HEPv3 packet) to a UDP sink this script opens and counts (its
+//               CPU is the script's, not the target's): run it beside sip-server (--hep adds
+//               it there) to see what capture costs;
 //   kamailio    Kamailio 5.6 as a transaction-stateful proxy with an in-memory registrar
 //               (bench/kamailio/proxy.cfg; Debian package `kamailio`, installed if missing).
 // Two call scenarios (--scenarios):
@@ -29,7 +33,9 @@
 // sip-server ÷ kamailio per transport and scenario. Writes bench/results/<date>-calls.{json,md,svg}.
 //
 //   npm run bench:calls -- [--seconds 10] [--warmup 3] [--transports udp,tcp] [--targets direct,sip-server,kamailio]
-//                          [--scenarios ours,builtin] [--start 250] [--max 32000]
+//                          [--scenarios ours,builtin] [--start 250] [--max 32000] [--hep] [--no-write]
+//   --hep       adds the target sip-server+hep after sip-server;
+//   --no-write  prints the report without writing bench/results (a smoke run);
 //   node bench/calls/run.mjs --from-json bench/results/<date>-calls.json   (report again, no measuring;
 //   files from before the strict criterion are reported with the old one, and say so)
 import { execFileSync, spawn } from 'node:child_process';
@@ -51,8 +57,21 @@ const { values } = parseArgs({
     targets: { type: 'string', default: 'direct,sip-server,kamailio' },
     scenarios: { type: 'string', default: 'ours,builtin' },
     'from-json': { type: 'string' },
+    hep: { type: 'boolean', default: false },
+    'no-write': { type: 'boolean', default: false },
   },
 });
+const TARGETS = ['direct', 'sip-server', 'sip-server+hep', 'kamailio'];
+/** --targets, with sip-server+hep after sip-server (or last) when --hep is given. */
+function targetList() {
+  const list = values.targets.split(',');
+  for (const t of list) if (!TARGETS.includes(t)) throw new Error(`unknown target ${t} (${TARGETS.join(', ')})`);
+  if (values.hep && !list.includes('sip-server+hep')) {
+    const at = list.indexOf('sip-server');
+    list.splice(at < 0 ? list.length : at + 1, 0, 'sip-server+hep');
+  }
+  return list;
+}
 let seconds = Number(values.seconds);
 /** Seconds of calls at WARMUP_RATE (or the step's rate, if lower) before each measured trial. */
 let warmupSeconds = Number(values.warmup);
@@ -164,12 +183,34 @@ async function waitBound(port) {
   throw new Error(`nothing listens on UDP ${port}`);
 }
 
-async function startSipServer(port) {
+/**
+ * A HEP collector that only counts: a UDP socket on 127.0.0.1 for sip-server+hep, so that
+ * the server's packets are received (not refused with ICMP) at the cost of a read each.
+ */
+async function startHepSink() {
+  const socket = createSocket('udp4');
+  const sink = { port: 0, packets: 0, bytes: 0, close: () => new Promise((r) => socket.close(r)) };
+  socket.on('message', (m) => {
+    sink.packets++;
+    sink.bytes += m.length;
+  });
+  await new Promise((r) => socket.bind(0, '127.0.0.1', r));
+  try {
+    socket.setRecvBufferSize(8 * 1024 * 1024);
+  } catch {
+    /* the kernel's cap (net.core.rmem_max) stands */
+  }
+  sink.port = socket.address().port;
+  return sink;
+}
+
+async function startSipServer(port, hepPort) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-calls-'));
   const config = join(dir, 'config.yaml');
+  const hep = hepPort ? `  hep-address: 127.0.0.1\n  hep-port: ${hepPort}\n` : '';
   writeFileSync(
     config,
-    `TServer:\n  sip-port: ${port}\n  http-port: 0\n  store: "sqlite:${join(dir, 'state.db')}"\nlog:\n  level: warn\ndns:\n  "1002": { type: extension, contact: "*" }\n`,
+    `TServer:\n  sip-port: ${port}\n  http-port: 0\n${hep}  store: "sqlite:${join(dir, 'state.db')}"\nlog:\n  level: warn\ndns:\n  "1002": { type: extension, contact: "*" }\n`,
   );
   const proc = spawn(process.execPath, [join(root, 'dist/cli.js'), '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitBound(port);
@@ -392,9 +433,10 @@ async function freshStep(target, transport, scenario, rate) {
   const uasPort = await freePort();
   let proc;
   let targetPort = uasPort;
+  const sink = target === 'sip-server+hep' ? await startHepSink() : undefined;
   if (target !== 'direct') {
     targetPort = await freePort();
-    proc = target === 'kamailio' ? await startKamailio(targetPort) : await startSipServer(targetPort);
+    proc = target === 'kamailio' ? await startKamailio(targetPort) : await startSipServer(targetPort, sink?.port);
     await register(targetPort, dn, uasPort, transport);
   }
   const dir = mkdtempSync(join(tmpdir(), 'bench-step-'));
@@ -407,10 +449,15 @@ async function freshStep(target, transport, scenario, rate) {
   await sleep(300);
   try {
     await warmUp({ transport, scenario, targetPort, dn, rate, dir });
-    return await step({ transport, scenario, targetPort, dn, rate, pid: proc?.pid, uas, uasExited, dir });
+    const before = sink ? sink.packets : 0;
+    const s = await step({ transport, scenario, targetPort, dn, rate, pid: proc?.pid, uas, uasExited, dir });
+    // HEP packets the sink got during the trial (and the second after it): one per SIP message in or out.
+    if (sink) s.hepPackets = sink.packets - before;
+    return s;
   } finally {
     if (uas.exitCode === null && uas.signalCode === null) uas.kill('SIGKILL');
     proc?.stop();
+    await sink?.close();
     rmSync(dir, { recursive: true, force: true });
     await sleep(500);
   }
@@ -429,7 +476,8 @@ async function measure(target, transport, scenario) {
         `${fmt(s.successful)}/${s.calls} successful, ${fmt(s.failed)} failed, retrans UAC ${fmt(s.retransUac)} UAS ${fmt(s.retransUas)}${s.uasStop === 'graceful' ? '' : ` (UAS ${s.uasStop})`}, ` +
         `${fmt(s.achievedCps)}/s achieved, last call ${fmt(s.elapsedS)} s (nominal ${s.nominalS}), wall ${s.wallS} s, ` +
         `CPU ${fmt(s.cpuPct)} %, RSS ${fmt(s.rssMB)} MB, setup median ${fmt(s.setupMs.median)} ms p99 ${fmt(s.setupMs.p99)} ms` +
-        (s.lateMsgsUac || s.lateMsgsUas ? `, late msgs UAC ${s.lateMsgsUac} UAS ${s.lateMsgsUas}` : ''),
+        (s.lateMsgsUac || s.lateMsgsUas ? `, late msgs UAC ${s.lateMsgsUac} UAS ${s.lateMsgsUas}` : '') +
+        (s.hepPackets !== undefined ? `, HEP packets ${s.hepPackets}` : ''),
     );
     return s.failedConditions.length === 0;
   };
@@ -486,7 +534,7 @@ if (values['from-json']) {
   for (const transport of values.transports.split(',')) {
     for (const scenario of values.scenarios.split(',')) {
       if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario} (ours, builtin)`);
-      for (const target of values.targets.split(',')) {
+      for (const target of targetList()) {
         console.log(`${target} over ${transport.toUpperCase()}, scenario ${scenario}:`);
         results.push(await measure(target, transport, scenario));
       }
@@ -511,11 +559,22 @@ const ratios = distinct('transport').flatMap((transport) =>
     direct: rateOf('direct', transport, scenario),
     vsKamailio: ratio(rateOf('sip-server', transport, scenario), rateOf('kamailio', transport, scenario)),
     vsCeiling: ratio(rateOf('sip-server', transport, scenario), rateOf('direct', transport, scenario)),
+    withHep: rateOf('sip-server+hep', transport, scenario),
+    hepVsPlain: ratio(rateOf('sip-server+hep', transport, scenario), rateOf('sip-server', transport, scenario)),
     // Either side never failed: the ratio is not a measured one.
-    bounded: ['sip-server', 'kamailio', 'direct'].filter((t) => capped(t, transport, scenario)),
+    bounded: ['sip-server', 'sip-server+hep', 'kamailio', 'direct'].filter((t) => capped(t, transport, scenario)),
   })),
 );
 const ratioCell = (x, v, other) => (v === null ? '–' : x.bounded.includes('sip-server') || x.bounded.includes(other) ? `${v} (bound)` : String(v));
+/** The cost of HEP export, when sip-server+hep ran: rates and CPU beside sip-server's, and HEP packets per call. */
+const hepRows = ratios
+  .filter((x) => resultOf('sip-server+hep', x.transport, x.scenario))
+  .map((x) => {
+    const plain = resultOf('sip-server', x.transport, x.scenario)?.atBest;
+    const hep = resultOf('sip-server+hep', x.transport, x.scenario)?.atBest;
+    const perCall = hep?.hepPackets !== undefined && hep.calls ? Math.round((hep.hepPackets / hep.calls) * 10) / 10 : '–';
+    return `| ${x.transport.toUpperCase()} | ${x.scenario} | ${shown('sip-server', x.transport, x.scenario)} | ${shown('sip-server+hep', x.transport, x.scenario)} | ${ratioCell(x, x.hepVsPlain, 'sip-server+hep')} | ${plain?.cpuPct ?? '–'} @ ${plain?.rate ?? '–'}/s | ${hep?.cpuPct ?? '–'} @ ${hep?.rate ?? '–'}/s | ${perCall} |`;
+  });
 
 const rows = results.map((r) => {
   const b = r.atBest;
@@ -548,6 +607,16 @@ const markdown = [
       `| ${x.transport.toUpperCase()} | ${x.scenario} | ${shown('sip-server', x.transport, x.scenario)} | ${shown('kamailio', x.transport, x.scenario)} | ${shown('direct', x.transport, x.scenario)} | ${ratioCell(x, x.vsKamailio, 'kamailio')} | ${ratioCell(x, x.vsCeiling, 'direct')} |`,
   ),
   '',
+  ...(hepRows.length > 0
+    ? [
+        '| transport | scenario | sip-server | sip-server+hep | sip-server+hep ÷ sip-server | sip-server CPU % at its passing rate | sip-server+hep CPU % at its passing rate | HEP packets per call |',
+        '|---|---|---|---|---|---|---|---|',
+        ...hepRows,
+        '',
+        'sip-server+hep: the same server with `hep-address` set, sending a HEPv3 packet per SIP message in and out to a UDP sink in the bench script (whose CPU is not counted in the target\'s).',
+        '',
+      ]
+    : []),
   '"≥ N": no step failed up to --max; a ratio with such a figure on either side is marked "(bound)", not a measurement.',
   '',
   criterionProse,
@@ -573,6 +642,10 @@ const svg = lineChart({
   yLabel: 'failed calls (% of the step)',
   series: results.map((r) => ({ name: `${r.target} ${r.transport.toUpperCase()} ${r.scenario}`, dashed: r.transport === 'tcp', points: r.steps.map((s) => [s.rate, (100 * (s.failed ?? s.calls)) / Math.max(1, s.calls)]) })),
 });
-const paths = writeReport('calls', { data: { secondsPerStep: seconds, warmupSeconds, criterion: legacy ? 'legacy' : 'strict', results, ratios }, markdown, svg });
 console.log(markdown.replace('{{chart}}', ''));
-console.log(`written ${paths.json}, ${paths.md}, ${paths.svg}`);
+if (values['no-write']) {
+  console.log('--no-write: nothing written to bench/results');
+} else {
+  const paths = writeReport('calls', { data: { secondsPerStep: seconds, warmupSeconds, criterion: legacy ? 'legacy' : 'strict', results, ratios }, markdown, svg });
+  console.log(`written ${paths.json}, ${paths.md}, ${paths.svg}`);
+}

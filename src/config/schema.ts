@@ -72,6 +72,10 @@ export const tserverSchema = z
       .array(z.string().min(1))
       .default(['friendly-scanner', 'sipvicious', 'sipcli', 'sip-scan', 'vaxsipuseragent', 'pplsip', 'iwar', 'sundayddr', 'sivus', 'smap'])
       .describe('requests whose User-Agent contains one of these (any case) are dropped and their source banned'),
+    'hep-address': ipAddress.optional().describe('HEPv3 collector (Homer, sngrep) sent a copy of every SIP message over UDP; none = off'),
+    'hep-port': port(1).default(9060).describe('HEPv3 collector UDP port'),
+    'hep-capture-id': z.number().int().min(0).max(4_294_967_295).default(2001).describe('HEP capture agent id (chunk 12)'),
+    'hep-password': z.string().min(1).max(255).optional().describe('HEP auth key (chunk 14), 1-255 characters'),
     store: z
       .string()
       .regex(/^(sqlite:.+|memory:)$/, { error: 'expected "sqlite:PATH" or "memory:"' })

@@ -10,12 +10,15 @@ import type { ConnectionTable } from './connection-table.js';
 import type { SourceGuard } from './source-guard.js';
 import type { TransportEvents } from './transport-events.js';
 import type { Source } from './types.js';
+import type { WireTap } from './wire-tap.js';
 
 export interface IncomingDeps {
   events: TypedEvents<TransportEvents>;
   connections: ConnectionTable;
   guard: SourceGuard | undefined;
   log: Logger;
+  /** Observers of every message in (HEP capture): told before the message goes up, only while one listens. */
+  wire: WireTap;
   /** Sends an answer back where `source` is: its connection, or the datagram's address. */
   answer(res: SipResponse, source: Source): Promise<unknown>;
 }
@@ -36,10 +39,13 @@ export class Incoming {
     try {
       message = parseMessage(bytes, { datagram: source.transport === 'UDP' });
     } catch (err) {
+      if (this.deps.wire.active) this.tap(bytes, undefined, source);
       const e = err instanceof SipParseError ? err : new SipParseError('Malformed message', { cause: err });
       this.unparsable(bytes, e, source);
       return;
     }
+    // Before anything can answer it: a capture shows the request ahead of its responses.
+    if (this.deps.wire.active) this.tap(bytes, message, source);
     if (message.kind === 'request') {
       // Known scanners (sipvicious' friendly-scanner, sipcli, …) get nothing, and are banned.
       const guard = this.deps.guard;
@@ -58,6 +64,19 @@ export class Incoming {
     const res = errorResponseForUnparsable(bytes, err.status, err.reason);
     if (!res) return;
     this.deps.answer(res, source).catch((e: unknown) => this.deps.log.debug({ err: e }, 'could not answer a malformed request'));
+  }
+
+  private tap(bytes: Buffer, message: SipMessage | undefined, source: Source): void {
+    this.deps.wire.emit({
+      direction: 'in',
+      transport: source.transport,
+      bytes,
+      message,
+      localAddress: source.localAddress,
+      localPort: source.localPort,
+      remoteAddress: source.address,
+      remotePort: source.port,
+    });
   }
 
   /** RFC 3261 §18.2.1 and RFC 3581: record where the request really came from in its top Via. */

@@ -15,6 +15,7 @@ import { StreamTransports, type StreamDestination, type StreamOptions } from './
 import type { TransportEvents } from './transport-events.js';
 import type { Destination, SendResult, SipTransport, Source, TransportName } from './types.js';
 import { UdpTransport, type UdpDatagram } from './udp-transport.js';
+import { WireTap } from './wire-tap.js';
 
 export interface TransportOptions extends StreamOptions {
   /** UDP and TCP port (one number for both); 0 binds any free port (read boundPorts()). */
@@ -33,6 +34,11 @@ export class TransportLayer implements SipTransport {
   readonly events: TypedEvents<TransportEvents>;
   /** Every TCP/TLS connection this process holds. */
   readonly connections = new ConnectionTable();
+  /**
+   * Every SIP message received and sent, with its bytes as on the wire (wire-tap.ts), for
+   * observers such as HEP capture; nothing is built per message while nobody listens.
+   */
+  readonly wire: WireTap;
   private readonly udp: UdpTransport;
   private readonly streams: StreamTransports;
   private readonly incoming: Incoming;
@@ -46,12 +52,13 @@ export class TransportLayer implements SipTransport {
     connector?: Connector,
   ) {
     this.events = new TypedEvents<TransportEvents>((err, name) => log.error({ err, event: name }, 'transport listener failed'));
+    this.wire = new WireTap((err) => log.error({ err }, 'wire tap listener failed'));
     const tls = opts.tls;
     const connect =
       connector ?? createConnector(clock, { verifyPeer: tls?.verifyPeer ?? false, ...(tls ? { cert: tls.cert, key: tls.key } : {}), ...(tls?.ca ? { ca: tls.ca } : {}) });
     this.viaHost = opts.address.includes(':') ? `[${opts.address}]` : opts.address;
     this.udp = new UdpTransport(opts.address, log, (d) => this.onDatagram(d));
-    this.incoming = new Incoming({ events: this.events, connections: this.connections, guard: opts.guard, log, answer: (res, source) => this.answer(res, source) });
+    this.incoming = new Incoming({ events: this.events, connections: this.connections, guard: opts.guard, log, wire: this.wire, answer: (res, source) => this.answer(res, source) });
     this.streams = new StreamTransports(opts, this.connections, clock, log, this.events, this.incoming, connect);
   }
 
@@ -122,7 +129,10 @@ export class TransportLayer implements SipTransport {
 
   private async sendTo(msg: SipMessage, dest: Destination): Promise<SendResult> {
     if (dest.transport === 'UDP') {
-      await this.udp.send(serializeMessage(msg), dest.address, dest.port);
+      const bytes = serializeMessage(msg);
+      const sent = this.udp.send(bytes, dest.address, dest.port);
+      if (this.wire.active && this.bound) this.tapOut('UDP', bytes, msg, this.opts.address, this.udp.port, dest.address, dest.port);
+      await sent;
       return { transport: 'UDP', address: dest.address, port: dest.port };
     }
     const conn = await this.streams.connectionFor(dest as StreamDestination);
@@ -131,11 +141,20 @@ export class TransportLayer implements SipTransport {
 
   private async writeTo(conn: Connection, msg: SipMessage): Promise<SendResult> {
     try {
-      await conn.write(serializeMessage(msg));
+      const bytes = serializeMessage(msg);
+      const tap = this.wire.active && conn.state === 'open';
+      const written = conn.write(bytes);
+      if (tap) this.tapOut(conn.transport, bytes, msg, conn.localAddress, conn.localPort, conn.remoteAddress, conn.remotePort);
+      await written;
     } catch (err) {
       throw new TransportError('SEND_FAILED', `send on ${conn.transport} connection ${conn.id} failed: ${(err as Error).message}`, { cause: err });
     }
     return { transport: conn.transport, address: conn.remoteAddress, port: conn.remotePort, flow: conn };
+  }
+
+  /** Tells the wire tap's listeners of a message handed to a socket (they never throw here: WireTap catches). */
+  private tapOut(transport: TransportName, bytes: Buffer, message: SipMessage, localAddress: string, localPort: number, remoteAddress: string, remotePort: number): void {
+    this.wire.emit({ direction: 'out', transport, bytes, message, localAddress, localPort, remoteAddress, remotePort });
   }
 
   /** An answer to bytes that did not parse: on their connection if still open, else to the datagram's source. */
@@ -147,7 +166,7 @@ export class TransportLayer implements SipTransport {
   private onDatagram({ bytes, address, port }: UdpDatagram): void {
     // A lone CRLF or CRLFCRLF datagram is a keep-alive (RFC 5626 §4.4.2 uses STUN on UDP; CRLF is tolerated).
     if (bytes.every((b) => b === 0x0d || b === 0x0a)) return;
-    const source: Source = { transport: 'UDP', address, port, localAddress: this.opts.address, localPort: this.opts.port };
+    const source: Source = { transport: 'UDP', address, port, localAddress: this.opts.address, localPort: this.udp.port };
     if (this.opts.guard && !this.opts.guard.message(address)) return;
     if (bytes.length > this.opts.maxMessageSize) {
       this.incoming.unparsable(bytes, new SipParseError('Message Too Large', { status: 413 }), source);

@@ -35,6 +35,13 @@ export class TransportError extends SipServerError {
   }
 }
 
+/** Capture export (HEP) could not do its part; never raised into the SIP path, only logged and counted. */
+export class CaptureError extends SipServerError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
 /** The configuration is invalid; `problems` holds one line per fault. */
 export class ConfigError extends SipServerError {
   constructor(readonly problems: string[]) {

@@ -11,6 +11,8 @@ import { parseMessageHead } from '../../src/sip/parser.js';
  */
 export class RawPeer {
   readonly received: SipResponse[] = [];
+  /** Every message received, as its bytes (a datagram, or one framed from the stream). */
+  readonly frames: Buffer[] = [];
   raw = Buffer.alloc(0);
   closed = false;
   private waiters: (() => void)[] = [];
@@ -106,6 +108,7 @@ export class RawPeer {
 
   /** Reads what arrived without judging it: a reply to a malformed request copies its faults. */
   private onMessage(buf: Buffer): void {
+    this.frames.push(buf);
     const { message: msg } = parseMessageHead(buf);
     if (msg.kind === 'response') this.received.push(msg);
     this.wake();

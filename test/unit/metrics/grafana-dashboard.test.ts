@@ -238,7 +238,8 @@ let server: SipServer | undefined;
 
 beforeAll(async () => {
   const config = configSchema.parse({
-    TServer: { 'sip-enable-tcp-keep-alive': true, store: 'memory:', 'http-port': 0 },
+    // Keep-alive and HEP on, so that their metrics are registered too (never started: no socket opens).
+    TServer: { 'sip-enable-tcp-keep-alive': true, 'hep-address': '127.0.0.1', store: 'memory:', 'http-port': 0 },
     log: { level: 'silent' },
     dns: { '1001': { type: 'extension', contact: '*' } },
   });
