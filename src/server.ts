@@ -9,6 +9,7 @@ import { MakeCall } from './calls/make-call.js';
 import { PhoneTransfer } from './calls/phone-transfer.js';
 import { Router } from './calls/routing.js';
 import { HepExporter } from './capture/hep-exporter.js';
+import { ThreadedHepSender } from './capture/hep-thread.js';
 import { callMetrics } from './metrics/call-metrics.js';
 import { flowMetrics } from './metrics/flow-metrics.js';
 import { guardMetrics } from './metrics/guard-metrics.js';
@@ -159,12 +160,15 @@ export class SipServer {
     });
     this.transport.events.on('message', (m) => this.transactions.receive(m));
     const hepAddress = t['hep-address'];
-    this.hep = hepAddress
-      ? new HepExporter(
-          { address: hepAddress, port: t['hep-port'], captureId: t['hep-capture-id'], password: t['hep-password'] },
-          { wire: this.transport.wire, clock: this.clock, log: this.log.child({ layer: 'hep' }) },
-        )
-      : undefined;
+    if (hepAddress) {
+      // The packets are sent from a thread of their own: SIP's thread only encodes them.
+      const hepLog = this.log.child({ layer: 'hep' });
+      const collector = { address: hepAddress, port: t['hep-port'] };
+      const sender = new ThreadedHepSender(collector, { clock: this.clock, log: hepLog, defer: (fn) => setImmediate(fn) });
+      this.hep = new HepExporter({ ...collector, captureId: t['hep-capture-id'], password: t['hep-password'] }, { wire: this.transport.wire, clock: this.clock, log: hepLog, sender });
+    } else {
+      this.hep = undefined;
+    }
     this.logTransportEvents();
 
     this.directory = new Directory(deps.config.dns, this.clock, this.log.child({ layer: 'directory' }));

@@ -7,6 +7,10 @@
 //               also sent as a HEPv3 packet) to a UDP sink this script opens and counts (its
 //               CPU is the script's, not the target's): run it beside sip-server (--hep adds
 //               it there) to see what capture costs;
+//   sip-server-x2  two independent sip-server processes, each with its own SIPp UAC and UAS
+//               and half the rate (a trial passes when both halves pass; rates, CPU, RSS
+//               add up): what two worker processes could give at best on this machine, with
+//               no cost at all for sharing the calls out (issue 14: "use both cores");
 //   kamailio    Kamailio 5.6 as a transaction-stateful proxy with an in-memory registrar
 //               (bench/kamailio/proxy.cfg; Debian package `kamailio`, installed if missing).
 // Two call scenarios (--scenarios):
@@ -61,7 +65,9 @@ const { values } = parseArgs({
     'no-write': { type: 'boolean', default: false },
   },
 });
-const TARGETS = ['direct', 'sip-server', 'sip-server+hep', 'kamailio'];
+const TARGETS = ['direct', 'sip-server', 'sip-server+hep', 'sip-server-x2', 'kamailio'];
+/** Independent instances of a target (each with its own SIPp UAC and UAS, an even share of the rate). */
+const LANES = { 'sip-server-x2': 2 };
 /** --targets, with sip-server+hep after sip-server (or last) when --hep is given. */
 function targetList() {
   const list = values.targets.split(',');
@@ -382,6 +388,7 @@ async function step({ transport, scenario, targetPort, dn, rate, pid, uas, uasEx
     cpuPct: cpuPct === null ? null : Math.round(cpuPct),
     rssMB: pid ? Math.round(rssMax / 1024) : null,
     setupMs: { median: median(rtts), p99: percentile(rtts, 99), samples: rtts.length },
+    rtts,
   };
 }
 
@@ -429,6 +436,34 @@ async function warmUp({ transport, scenario, targetPort, dn, rate, dir }) {
 
 /** A fresh target and UAS for each step, so that one overloaded step cannot spoil the next. */
 async function freshStep(target, transport, scenario, rate) {
+  const lanes = LANES[target];
+  if (!lanes) return freshLane(target, transport, scenario, rate);
+  const share = rate / lanes;
+  const parts = await Promise.all(Array.from({ length: lanes }, () => freshLane('sip-server', transport, scenario, share)));
+  return { ...mergeLanes(parts), rate };
+}
+
+/** One step of several lanes side by side, as one: counts, rates, CPU and RSS summed; the last call's time the latest. */
+function mergeLanes(parts) {
+  const sum = (k) => (parts.some((p) => p[k] === null || p[k] === undefined) ? null : parts.reduce((a, p) => a + p[k], 0));
+  const rtts = parts.flatMap((p) => p.rtts);
+  return {
+    ...parts[0],
+    lanes: parts.length,
+    calls: sum('calls'), placed: sum('placed'), successful: sum('successful'), failed: sum('failed'),
+    retransUac: sum('retransUac'), retransUas: sum('retransUas'), lateMsgsUac: sum('lateMsgsUac'), lateMsgsUas: sum('lateMsgsUas'),
+    uasSuccessful: sum('uasSuccessful'), uasFailed: sum('uasFailed'),
+    uasStop: parts.every((p) => p.uasStop === 'graceful') ? 'graceful' : parts.find((p) => p.uasStop !== 'graceful').uasStop,
+    sippExit: parts.find((p) => p.sippExit !== 0)?.sippExit ?? 0,
+    wallS: Math.max(...parts.map((p) => p.wallS)),
+    elapsedS: parts.some((p) => p.elapsedS === null) ? null : Math.max(...parts.map((p) => p.elapsedS)),
+    achievedCps: sum('achievedCps'), cpuPct: sum('cpuPct'), rssMB: sum('rssMB'),
+    setupMs: { median: median(rtts), p99: percentile(rtts, 99), samples: rtts.length },
+    rtts,
+  };
+}
+
+async function freshLane(target, transport, scenario, rate) {
   const dn = '1002';
   const uasPort = await freePort();
   let proc;
@@ -450,9 +485,15 @@ async function freshStep(target, transport, scenario, rate) {
   try {
     await warmUp({ transport, scenario, targetPort, dn, rate, dir });
     const before = sink ? sink.packets : 0;
+    const cpu0 = process.cpuUsage();
     const s = await step({ transport, scenario, targetPort, dn, rate, pid: proc?.pid, uas, uasExited, dir });
     // HEP packets the sink got during the trial (and the second after it): one per SIP message in or out.
-    if (sink) s.hepPackets = sink.packets - before;
+    if (sink) {
+      s.hepPackets = sink.packets - before;
+      // The sink is this script, on the same 2 cores: its CPU over the step (µs → % of a core).
+      const used = process.cpuUsage(cpu0);
+      s.sinkCpuPct = Math.round((used.user + used.system) / (1e4 * s.wallS));
+    }
     return s;
   } finally {
     if (uas.exitCode === null && uas.signalCode === null) uas.kill('SIGKILL');
@@ -469,6 +510,7 @@ async function measure(target, transport, scenario) {
   const steps = [];
   const tryRate = async (rate) => {
     const s = await freshStep(target, transport, scenario, rate);
+    delete s.rtts;
     s.failedConditions = failedConditions(s);
     steps.push(s);
     console.log(
@@ -477,7 +519,7 @@ async function measure(target, transport, scenario) {
         `${fmt(s.achievedCps)}/s achieved, last call ${fmt(s.elapsedS)} s (nominal ${s.nominalS}), wall ${s.wallS} s, ` +
         `CPU ${fmt(s.cpuPct)} %, RSS ${fmt(s.rssMB)} MB, setup median ${fmt(s.setupMs.median)} ms p99 ${fmt(s.setupMs.p99)} ms` +
         (s.lateMsgsUac || s.lateMsgsUas ? `, late msgs UAC ${s.lateMsgsUac} UAS ${s.lateMsgsUas}` : '') +
-        (s.hepPackets !== undefined ? `, HEP packets ${s.hepPackets}` : ''),
+        (s.hepPackets !== undefined ? `, HEP packets ${s.hepPackets} (sink CPU ${s.sinkCpuPct} %)` : ''),
     );
     return s.failedConditions.length === 0;
   };
@@ -561,8 +603,9 @@ const ratios = distinct('transport').flatMap((transport) =>
     vsCeiling: ratio(rateOf('sip-server', transport, scenario), rateOf('direct', transport, scenario)),
     withHep: rateOf('sip-server+hep', transport, scenario),
     hepVsPlain: ratio(rateOf('sip-server+hep', transport, scenario), rateOf('sip-server', transport, scenario)),
+    twoVsOne: ratio(rateOf('sip-server-x2', transport, scenario), rateOf('sip-server', transport, scenario)),
     // Either side never failed: the ratio is not a measured one.
-    bounded: ['sip-server', 'sip-server+hep', 'kamailio', 'direct'].filter((t) => capped(t, transport, scenario)),
+    bounded: ['sip-server', 'sip-server+hep', 'sip-server-x2', 'kamailio', 'direct'].filter((t) => capped(t, transport, scenario)),
   })),
 );
 const ratioCell = (x, v, other) => (v === null ? '–' : x.bounded.includes('sip-server') || x.bounded.includes(other) ? `${v} (bound)` : String(v));
@@ -573,7 +616,18 @@ const hepRows = ratios
     const plain = resultOf('sip-server', x.transport, x.scenario)?.atBest;
     const hep = resultOf('sip-server+hep', x.transport, x.scenario)?.atBest;
     const perCall = hep?.hepPackets !== undefined && hep.calls ? Math.round((hep.hepPackets / hep.calls) * 10) / 10 : '–';
-    return `| ${x.transport.toUpperCase()} | ${x.scenario} | ${shown('sip-server', x.transport, x.scenario)} | ${shown('sip-server+hep', x.transport, x.scenario)} | ${ratioCell(x, x.hepVsPlain, 'sip-server+hep')} | ${plain?.cpuPct ?? '–'} @ ${plain?.rate ?? '–'}/s | ${hep?.cpuPct ?? '–'} @ ${hep?.rate ?? '–'}/s | ${perCall} |`;
+    // Side by side at the same offered rate: the highest that both passed.
+    const common = Math.min(plain?.rate ?? 0, hep?.rate ?? 0);
+    const at = (t) => resultOf(t, x.transport, x.scenario)?.steps.find((s) => s.rate === common);
+    return `| ${x.transport.toUpperCase()} | ${x.scenario} | ${shown('sip-server', x.transport, x.scenario)} | ${shown('sip-server+hep', x.transport, x.scenario)} | ${ratioCell(x, x.hepVsPlain, 'sip-server+hep')} | ${common || '–'} | ${at('sip-server')?.cpuPct ?? '–'} | ${at('sip-server+hep')?.cpuPct ?? '–'} | ${at('sip-server+hep')?.sinkCpuPct ?? '–'} | ${perCall} |`;
+  });
+/** Two independent instances beside one, when sip-server-x2 ran: the most that two workers could give here. */
+const laneRows = ratios
+  .filter((x) => resultOf('sip-server-x2', x.transport, x.scenario))
+  .map((x) => {
+    const one = resultOf('sip-server', x.transport, x.scenario)?.atBest;
+    const two = resultOf('sip-server-x2', x.transport, x.scenario)?.atBest;
+    return `| ${x.transport.toUpperCase()} | ${x.scenario} | ${shown('sip-server', x.transport, x.scenario)} | ${shown('sip-server-x2', x.transport, x.scenario)} | ${ratioCell(x, x.twoVsOne, 'sip-server-x2')} | ${one?.cpuPct ?? '–'} @ ${one?.rate ?? '–'}/s | ${two?.cpuPct ?? '–'} @ ${two?.rate ?? '–'}/s |`;
   });
 
 const rows = results.map((r) => {
@@ -609,11 +663,21 @@ const markdown = [
   '',
   ...(hepRows.length > 0
     ? [
-        '| transport | scenario | sip-server | sip-server+hep | sip-server+hep ÷ sip-server | sip-server CPU % at its passing rate | sip-server+hep CPU % at its passing rate | HEP packets per call |',
-        '|---|---|---|---|---|---|---|---|',
+        '| transport | scenario | sip-server | sip-server+hep | sip-server+hep ÷ sip-server | at calls/s | sip-server CPU % | sip-server+hep CPU % | HEP sink CPU % | HEP packets per call |',
+        '|---|---|---|---|---|---|---|---|---|---|',
         ...hepRows,
         '',
-        'sip-server+hep: the same server with `hep-address` set, sending a HEPv3 packet per SIP message in and out to a UDP sink in the bench script (whose CPU is not counted in the target\'s).',
+        'sip-server+hep: the same server with `hep-address` set, sending a HEPv3 packet per SIP message in and out (from a thread of its own) to a UDP sink in the bench script, which runs on the same cores: its CPU is not the target\'s, but it competes with it. The CPU columns compare the two at the highest rate both passed.',
+        '',
+      ]
+    : []),
+  ...(laneRows.length > 0
+    ? [
+        '| transport | scenario | sip-server | sip-server-x2 | sip-server-x2 ÷ sip-server | sip-server CPU % at its passing rate | sip-server-x2 CPU % (both) at its passing rate |',
+        '|---|---|---|---|---|---|---|',
+        ...laneRows,
+        '',
+        'sip-server-x2: two independent servers, each with its own SIPp UAC and UAS at half the rate, at once on the same 2 cores (a step passes when both halves pass): the most that sharding calls over two worker processes could give on this machine, with nothing spent on sharing them out.',
         '',
       ]
     : []),
