@@ -616,8 +616,10 @@ const hepRows = ratios
     const plain = resultOf('sip-server', x.transport, x.scenario)?.atBest;
     const hep = resultOf('sip-server+hep', x.transport, x.scenario)?.atBest;
     const perCall = hep?.hepPackets !== undefined && hep.calls ? Math.round((hep.hepPackets / hep.calls) * 10) / 10 : '–';
-    // Side by side at the same offered rate: the highest that both passed.
-    const common = Math.min(plain?.rate ?? 0, hep?.rate ?? 0);
+    // Side by side at the same offered rate: the highest that both ran and passed.
+    const passedRates = (t) => new Set(resultOf(t, x.transport, x.scenario)?.steps.filter((s) => s.failedConditions.length === 0).map((s) => s.rate));
+    const plainRates = passedRates('sip-server');
+    const common = Math.max(0, ...[...passedRates('sip-server+hep')].filter((r) => plainRates.has(r)));
     const at = (t) => resultOf(t, x.transport, x.scenario)?.steps.find((s) => s.rate === common);
     return `| ${x.transport.toUpperCase()} | ${x.scenario} | ${shown('sip-server', x.transport, x.scenario)} | ${shown('sip-server+hep', x.transport, x.scenario)} | ${ratioCell(x, x.hepVsPlain, 'sip-server+hep')} | ${common || '–'} | ${at('sip-server')?.cpuPct ?? '–'} | ${at('sip-server+hep')?.cpuPct ?? '–'} | ${at('sip-server+hep')?.sinkCpuPct ?? '–'} | ${perCall} |`;
   });
