@@ -613,7 +613,6 @@ const ratioCell = (x, v, other) => (v === null ? '–' : x.bounded.includes('sip
 const hepRows = ratios
   .filter((x) => resultOf('sip-server+hep', x.transport, x.scenario))
   .map((x) => {
-    const plain = resultOf('sip-server', x.transport, x.scenario)?.atBest;
     const hep = resultOf('sip-server+hep', x.transport, x.scenario)?.atBest;
     const perCall = hep?.hepPackets !== undefined && hep.calls ? Math.round((hep.hepPackets / hep.calls) * 10) / 10 : '–';
     // Side by side at the same offered rate: the highest that both ran and passed.
