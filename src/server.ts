@@ -189,7 +189,12 @@ export class SipServer {
       this.clock,
       this.log.child({ layer: 'registrar' }),
       // Group commit: the REGISTERs of one event-loop turn are written in one commit, then answered.
-      { defaultExpiresS: t['registrar-default-expires'], minExpiresS: t['registrar-min-expires'], defer: (commit) => setImmediate(commit) },
+      {
+        defaultExpiresS: t['registrar-default-expires'],
+        minExpiresS: t['registrar-min-expires'],
+        flowTimerS: t['registrar-flow-timer'],
+        defer: (commit) => setImmediate(commit),
+      },
       access,
     );
     this.ua.handle('REGISTER', (tx, req) => this.registrar.handleRegister(tx, req));

@@ -20,6 +20,11 @@ export interface ContactView {
   flowId: string | null;
   flowState: FlowState;
   registeredAt: string;
+  /** RFC 5626: the phone's instance and this flow's reg-id, for an outbound flow; else null. */
+  instance: string | null;
+  regId: number | null;
+  /** RFC 3327: the edge proxies it registered through (Route of requests to it); else null. */
+  path: string[] | null;
 }
 
 export interface DnView {
@@ -86,6 +91,9 @@ export function contactView(b: Binding, now: number): ContactView {
     flowId: b.flowId ?? null,
     flowState: b.flowState,
     registeredAt: isoTime(b.registeredAt),
+    instance: b.outbound ? (b.instanceId ?? null) : null,
+    regId: b.outbound ? (b.regId ?? null) : null,
+    path: b.path ?? null,
   };
 }
 

@@ -3,7 +3,8 @@ import type { Directory } from '../directory/directory.js';
 import { getHeader, SIP_VERSION, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { tagOf } from '../sip/name-addr.js';
 import type { ClientTransaction, ClientTransactionUser, FinalInfo } from '../transaction/types.js';
-import type { Source } from '../transport/types.js';
+import type { Flow } from '../transport/flow.js';
+import type { Destination, Source } from '../transport/types.js';
 import { newCallId, newTag } from '../util/ids.js';
 import { calleeDn, type Call, type ReleasedBy } from './call.js';
 import { sendRequest, type CalleeLeg, type LegContext } from './leg.js';
@@ -52,6 +53,8 @@ export class CallSetup {
     const host = this.deps.legs.contactFor(call.caller, target.destination.transport);
     const headers: SipHeader[] = [
       { name: 'Max-Forwards', value: String(Math.max(0, maxForwards - 1)) },
+      // Through the edge proxy the phone registered by (RFC 3327 Path).
+      ...(target.route ?? []).map((value) => ({ name: 'Route', value })),
       { name: 'From', value: `${display !== undefined ? `${display} ` : ''}<${fromUri(call.caller, host)}>;tag=${newTag()}` },
       // A phone is addressed by its AOR, its Contact only in the Request-URI (SPEC §10); a trunk or
       // service by the number at its address.
@@ -63,7 +66,7 @@ export class CallSetup {
     ];
     const invite: SipRequest = { kind: 'request', method: 'INVITE', uri: target.requestUri, version: SIP_VERSION, headers, body };
     // SPEC §5.4: no re-open within a transaction to a voip-service DN; it fails over instead.
-    const user = new CalleeInvite(this, call, target.type !== 'voip-service');
+    const user = new CalleeInvite(this, call, target.type !== 'voip-service', target.otherFlow);
     try {
       call.b.tx = this.deps.legs.transactions.sendRequest(invite, target.destination, user);
       call.b.inviteUsers.push(user);
@@ -99,6 +102,14 @@ export class CallSetup {
     if (call.state === 'released') return;
     const target = call.b.targets[call.b.index];
     const localFailure = info.local !== false;
+    // RFC 5626 §7: the edge proxy lost the phone's flow; the phone's next flow, if it has one.
+    const nextFlow = !localFailure && res.status === 430 && !call.b.cancelled ? target?.flowFailed?.() : undefined;
+    if (target && nextFlow) {
+      call.b.targets[call.b.index] = { ...nextFlow, dn: target.dn, type: target.type };
+      this.deps.legs.log.info({ call: call.id, dn: target.dn }, '430 Flow Failed: trying the next flow of the phone');
+      this.tryTarget(call);
+      return;
+    }
     if (localFailure && target) {
       this.deps.directory.setState(target.dn, 'out-of-service', info.local === 'timeout' ? 'INVITE timed out' : `transport error: ${info.cause.code}: ${info.cause.message}`);
     }
@@ -155,7 +166,12 @@ class CalleeInvite implements ClientTransactionUser {
     private readonly setup: CallSetup,
     private call: Call | undefined,
     readonly reopen: boolean,
+    private readonly nextFlow?: (dead: Flow) => Destination | undefined,
   ) {}
+
+  otherFlow(dead: Flow): Destination | undefined {
+    return this.nextFlow?.(dead);
+  }
 
   letGo(): void {
     const leg = this.call?.b;

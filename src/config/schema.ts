@@ -38,6 +38,7 @@ export const tserverSchema = z
     'sip-t4': z.number().int().min(500).max(60_000).default(5000).describe('RFC 3261 T4 in ms (extension)'),
     'registrar-default-expires': z.number().int().min(60).max(86_400).default(3600).describe('seconds'),
     'registrar-min-expires': z.number().int().min(1).max(3600).default(60).describe('seconds'),
+    'registrar-flow-timer': z.number().int().min(0).max(3600).default(0).describe('seconds, Flow-Timer to outbound phones on TCP/TLS (RFC 5626), 0 = not sent'),
     'http-address': ipAddress.default('127.0.0.1').describe('control API address'),
     'http-port': port(0).default(8080).describe('control API port, 0 = off'),
     'http-token': z

@@ -56,15 +56,16 @@ export class Dialog {
   /** The UAS side (§12.1.1): from the request we answer with a 2xx (or 1xx with tag). */
   static asUas(req: SipRequest, localTag: string, source: Source, localContact: string): Dialog {
     const contact = firstContactUri(req) ?? `sip:${source.address}:${source.port}`;
+    const routeSet = getHeaderValues(req, 'record-route');
     return new Dialog(
       one(req, 'call-id'),
       localTag,
       tagOf(one(req, 'from')) ?? '',
       withoutTag(one(req, 'to')),
       withoutTag(one(req, 'from')),
-      getHeaderValues(req, 'record-route'),
+      routeSet,
       contact,
-      uasDestination(contact, source),
+      uasDestination(routeSet[0] ?? contact, source),
       0,
       cseqOf(req).seq,
       localContact,
@@ -74,16 +75,18 @@ export class Dialog {
   /** The UAC side (§12.1.2): from our request and the response that made the dialog. */
   static asUac(req: SipRequest, res: SipResponse, sentTo: Destination, localContact: string): Dialog {
     const contact = firstContactUri(res) ?? req.uri;
+    const routeSet = getHeaderValues(res, 'record-route').reverse();
     return new Dialog(
       one(req, 'call-id'),
       tagOf(one(req, 'from')) ?? '',
       tagOf(one(res, 'to')) ?? '',
       withoutTag(one(req, 'from')),
       withoutTag(one(res, 'to')),
-      getHeaderValues(res, 'record-route').reverse(),
+      routeSet,
       contact,
-      // While the flow the INVITE went on is open, keep using it (a firewall may allow only it).
-      sentTo.flow !== undefined ? sentTo : (contactDestination(contact, sentTo.transport) ?? sentTo),
+      // While the flow the INVITE went on is open, keep using it (a firewall may allow only it);
+      // else the first proxy of the route set (loose routing, §12.2.1.1), or the remote target.
+      sentTo.flow !== undefined ? sentTo : (hopDestination(routeSet[0] ?? contact, sentTo.transport) ?? sentTo),
       cseqOf(req).seq,
       undefined,
       localContact,
@@ -157,13 +160,23 @@ function withoutTag(value: string): string {
   return formatNameAddr({ ...na, params: new Map([...na.params].filter(([name]) => name !== 'tag')) });
 }
 
+/** Where a hop goes: a Contact URI, or a route-set entry (a name-addr, `<sip:proxy;lr>`). */
+function hopDestination(hop: string, transport: TransportName): Destination | undefined {
+  if (!hop.trimStart().startsWith('<')) return contactDestination(hop, transport);
+  try {
+    return contactDestination(parseNameAddr(hop, 'Record-Route').uri, transport);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Requests to the party that started the dialog go on the connection its request came on
- * while that is open, else to its Contact address (SPEC §5: its listening port, not the
- * ephemeral port it connected from).
+ * while that is open, else to the first proxy of the route set, or without one to its
+ * Contact address (SPEC §5: its listening port, not the ephemeral port it connected from).
  */
-function uasDestination(contact: string, source: Source): Destination {
-  const d = contactDestination(contact, source.transport) ?? { transport: source.transport, address: source.address, port: source.port };
+function uasDestination(next: string, source: Source): Destination {
+  const d = hopDestination(next, source.transport) ?? { transport: source.transport, address: source.address, port: source.port };
   if (source.flow !== undefined) d.flow = source.flow;
   return d;
 }

@@ -18,8 +18,13 @@ const KNOWN_METHODS = new Set([
 /** Session bodies an INVITE may carry: SDP, possibly inside multipart/mixed (RFC 5621). */
 const ACCEPTED_BODIES = ['application/sdp', 'multipart/mixed'];
 
-/** Option tags this server supports (Supported); a Require outside this set gets 420. */
-const SUPPORTED_EXTENSIONS: string[] = [];
+/**
+ * Option tags this server supports (Supported): the registrar's RFC 3327 Path and RFC 5626
+ * outbound. A Require outside the set for its method gets 420; these two mean something to a
+ * REGISTER only.
+ */
+const SUPPORTED_EXTENSIONS: string[] = ['path', 'outbound'];
+const REGISTER_EXTENSIONS = new Set(SUPPORTED_EXTENSIONS);
 
 /**
  * The UAS core (RFC 3261 §8.2): checks every new request that is not a retransmission, then
@@ -71,7 +76,7 @@ export class UaCore {
       return;
     }
     if (req.method !== 'ACK' && req.method !== 'CANCEL') {
-      const unsupported = getHeaderValues(req, 'require').filter((t) => !SUPPORTED_EXTENSIONS.includes(t.toLowerCase()));
+      const unsupported = getHeaderValues(req, 'require').filter((t) => req.method !== 'REGISTER' || !REGISTER_EXTENSIONS.has(t.trim().toLowerCase()));
       if (unsupported.length > 0) {
         reply(420, [{ name: 'Unsupported', value: unsupported.join(', ') }]);
         return;

@@ -1,16 +1,23 @@
 import { SIP_VERSION, type SipRequest } from '../sip/message.js';
 import { aorUri } from '../sip/uri.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
+import type { Flow } from '../transport/flow.js';
 import type { Destination } from '../transport/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { newCallId, newTag } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import type { Directory } from './directory.js';
 
-/** Where to send a DN's OPTIONS: its registered flow or contact, chosen by the caller. */
+/** Where to send a request to a DN (its OPTIONS, a call): its registered flow or contact, chosen by the registrar. */
 export interface CheckTarget {
   requestUri: string;
   destination: Destination;
+  /** Route headers, in order: the Path the phone registered through (RFC 3327). */
+  route?: string[];
+  /** ★ An outbound phone's other live flow, when `dead` (the one a request went on) dies. */
+  otherFlow?: (dead: Flow) => Destination | undefined;
+  /** A 430 Flow Failed came back (RFC 5626 §7): the flow is dropped; the next one of the phone, if any. */
+  flowFailed?: () => CheckTarget | undefined;
 }
 
 export interface OosCheckDeps {
@@ -144,6 +151,7 @@ export class OosChecker {
     };
     try {
       this.deps.transactions.sendRequest(this.options(dn, target), target.destination, {
+        ...(target.otherFlow ? { otherFlow: target.otherFlow } : {}),
         onFinal: (res, info) => {
           const awaited = settle();
           if (info.local === false) {
@@ -175,6 +183,7 @@ export class OosChecker {
       version: SIP_VERSION,
       headers: [
         { name: 'Max-Forwards', value: '70' },
+        ...(target.route ?? []).map((value) => ({ name: 'Route', value })),
         { name: 'From', value: `<sip:oos-check@${host}>;tag=${newTag()}` },
         { name: 'To', value: `<${to}>` },
         { name: 'Call-ID', value: newCallId(host) },

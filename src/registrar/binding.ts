@@ -43,9 +43,30 @@ export interface Binding {
    * the Contact being only the Request-URI.
    */
   natted?: boolean;
-  /** RFC 5626 +sip.instance and reg-id. */
+  /** RFC 5626 +sip.instance (as written in the Contact, quotes included) and reg-id. */
   instanceId?: string;
   regId?: number;
+  /**
+   * Registered with RFC 5626 outbound processing: the binding is one flow of its instance,
+   * identified by (AOR, instance, reg-id) rather than by its Contact (see bindingKey).
+   */
+  outbound?: boolean;
+  /**
+   * RFC 3327 Path of the REGISTER, in the order received (topmost first): the route set of
+   * every request to this binding, sent to the first entry's address.
+   */
+  path?: string[];
+  /** When the binding was last refreshed, ms since the epoch (RFC 5626 §6: the freshest flow is tried first). */
+  updatedAt?: number;
+}
+
+/**
+ * What identifies a binding within its AOR: the Contact URI (RFC 3261 §10.3), or for an
+ * outbound one its instance and reg-id (RFC 5626 §6), so that two flows of one phone may name
+ * the same Contact and a re-registration from a new address replaces its flow.
+ */
+export function bindingKey(b: Pick<Binding, 'contact' | 'outbound' | 'instanceId' | 'regId'>): string {
+  return b.outbound && b.instanceId !== undefined && b.regId !== undefined ? `${b.instanceId};reg-id=${b.regId}` : b.contact;
 }
 
 /** One side of a recorded call, as it was when the call ended. */

@@ -1,5 +1,5 @@
 import { SipServerError } from '../util/errors.js';
-import type { Binding, CallRecord } from './binding.js';
+import { bindingKey, type Binding, type CallRecord } from './binding.js';
 import type { CallRecordQuery, Store } from './store.js';
 
 /**
@@ -31,13 +31,13 @@ export class MemoryStore implements Store {
       byContact = new Map();
       this.bindings.set(binding.aor, byContact);
     }
-    byContact.set(binding.contact, copyBinding(binding));
+    byContact.set(bindingKey(binding), copyBinding(binding));
   }
 
-  remove(aor: string, contact: string): void {
+  remove(aor: string, key: string): void {
     this.assertOpen();
     const byContact = this.bindings.get(aor);
-    byContact?.delete(contact);
+    byContact?.delete(key);
     if (byContact?.size === 0) this.bindings.delete(aor);
   }
 
@@ -86,7 +86,7 @@ export class MemoryStore implements Store {
 /** A copy without the flow: a store keeps what outlives the process, and a flow does not. */
 function copyBinding(b: Binding): Binding {
   const { flow: _flow, ...kept } = b;
-  return { ...kept, source: { ...b.source } };
+  return { ...kept, source: { ...b.source }, ...(b.path ? { path: [...b.path] } : {}) };
 }
 
 /** Plain string order (matches SQLite's BINARY collation for ASCII keys). */

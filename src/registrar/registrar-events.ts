@@ -10,6 +10,11 @@ export interface RegisteredEvent {
   source: string;
   /** Connection id for TCP/TLS. */
   flowId?: string;
+  /** An outbound flow (RFC 5626): its instance and reg-id. */
+  instance?: string;
+  regId?: number;
+  /** The REGISTER's Path (RFC 3327), when it came through an edge proxy. */
+  path?: string[];
   /** True for a refresh of an existing binding. */
   refresh: boolean;
   time: number;

@@ -1,20 +1,23 @@
 import { getHeader, getHeaderValues, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
-import { parseNameAddr, type NameAddr } from '../sip/name-addr.js';
+import { parseNameAddr } from '../sip/name-addr.js';
 import { createResponse } from '../sip/response.js';
 import { isSipUri, parseUri } from '../sip/uri.js';
 import type { ServerTransaction } from '../transaction/types.js';
 import type { Flow, FlowListener } from '../transport/flow.js';
+import type { Destination } from '../transport/types.js';
 import type { Directory } from '../directory/directory.js';
 import type { CheckTarget } from '../directory/oos-check.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
-import { SipParseError, SipServerError } from '../util/errors.js';
+import { SipParseError } from '../util/errors.js';
 import { newTag } from '../util/ids.js';
 import { detach } from '../util/detach.js';
 import type { Logger } from '../util/logger.js';
 import { TypedEvents } from '../util/typed-events.js';
-import type { Binding } from './binding.js';
+import { bindingKey, type Binding } from './binding.js';
 import { contactDestination } from '../dialog/contact-destination.js';
-import { bindingTarget } from './contact-target.js';
+import { bindingTarget, freshestFlow } from './contact-target.js';
+import { Refusal, requestedContacts, type ContactRequest } from './contact-request.js';
+import { registerPath, type RegisterPath } from './outbound.js';
 import { DigestAuth } from './digest-auth.js';
 import type { RegistrarEvents } from './registrar-events.js';
 import type { RegistrationStore } from './store.js';
@@ -24,6 +27,11 @@ export interface RegistrarOptions {
   defaultExpiresS: number;
   /** Shorter requests get 423 with Min-Expires (registrar-min-expires), seconds. */
   minExpiresS: number;
+  /**
+   * Flow-Timer (RFC 5626 §4.4.1) in the 200 to a directly connected outbound phone on a
+   * stream, seconds (registrar-flow-timer); 0 or absent: not sent.
+   */
+  flowTimerS?: number;
   /**
    * Group commit: REGISTERs wait for `defer` (the server: the end of the event-loop turn) and
    * are then written in one store commit and answered together. Without it each REGISTER is
@@ -50,23 +58,6 @@ interface Group {
 export interface SourceAccess {
   trusted(address: string): boolean;
   authFailed(address: string): void;
-}
-
-interface ContactRequest {
-  contact: string;
-  expiresS: number;
-  na: NameAddr;
-}
-
-/** A REGISTER that cannot be accepted, with the response it gets. */
-class Refusal extends SipServerError {
-  constructor(
-    readonly status: number,
-    readonly reason?: string,
-    readonly headers: SipHeader[] = [],
-  ) {
-    super('REGISTER_REFUSED', `${status} ${reason ?? ''}`.trim());
-  }
 }
 
 /**
@@ -116,7 +107,7 @@ export class Registrar {
       if (b.transport !== 'UDP') b.flowState = 'dead';
       // A DN removed from the config, or one that now has a fixed contact, keeps no bindings.
       if (this.directory.get(b.aor)?.options.contact !== '*') {
-        this.store.remove(b.aor, b.contact);
+        this.store.remove(b.aor, bindingKey(b));
         continue;
       }
       this.keep(b);
@@ -150,9 +141,49 @@ export class Registrar {
       const destination = contactDestination(entry.options.contact, 'UDP');
       return destination && { requestUri: entry.options.contact, destination };
     }
-    const best = this.bindingsOf(dn).sort((a, b) => (b.q ?? 1) - (a.q ?? 1) || b.registeredAt - a.registeredAt)[0];
+    const bindings = this.bindingsOf(dn).sort((a, b) => (b.q ?? 1) - (a.q ?? 1) || b.registeredAt - a.registeredAt);
+    const first = bindings[0];
+    // RFC 5626 §7: one flow of an instance at a time, the freshest live one first.
+    const best = first?.outbound ? freshestFlow(bindings.filter((b) => b.outbound && b.instanceId === first.instanceId)) : first;
     const destination = best && bindingTarget(best);
-    return best && destination && { requestUri: best.contact, destination };
+    if (!best || !destination) return undefined;
+    const target: CheckTarget = { requestUri: best.contact, destination };
+    if (best.path) target.route = best.path;
+    if (best.outbound) {
+      target.otherFlow = (dead) => this.otherFlow(best, dead);
+      target.flowFailed = () => this.flowFailed(best);
+    }
+    return target;
+  }
+
+  /**
+   * ★ Another live flow of the same phone (same AOR and instance) than `dead`, freshest
+   * first, or undefined: where a request waiting on a dead flow of an outbound binding is
+   * re-sent before any connection is re-opened (RFC 5626 §5.3: a phone behind NAT cannot be
+   * reached at its Contact).
+   */
+  private otherFlow(of: Binding, dead: Flow): Destination | undefined {
+    const others = this.bindingsOf(of.aor).filter((b) => b.outbound && b.instanceId === of.instanceId && b.flowState === 'live' && b.flow !== undefined && b.flow !== dead && b.flow.state === 'open');
+    const next = freshestFlow(others);
+    return next && bindingTarget(next);
+  }
+
+  /**
+   * A 430 Flow Failed (RFC 5626 §7) for a request sent to `b` through an edge proxy: the
+   * binding is removed (the phone re-registers on a new flow) and the next target of the same
+   * instance, if any, is returned.
+   */
+  private flowFailed(b: Binding): CheckTarget | undefined {
+    if (this.bindingOf(b.aor, bindingKey(b)) !== b) return this.targetOf(b.aor);
+    this.log.info({ dn: b.aor, contact: b.contact, instance: b.instanceId, regId: b.regId }, '430 Flow Failed: binding removed');
+    try {
+      this.drop(b, 'removed');
+    } catch (err) {
+      // Not stored: the binding is gone here all the same; the store's copy expires.
+      this.log.error({ err, dn: b.aor }, 'removing a failed flow from the store failed');
+    }
+    if (!this.bindings.has(b.aor)) this.directory.setState(b.aor, 'out-of-service', 'flow failed (430)');
+    return this.targetOf(b.aor);
   }
 
   /** The DNs registered on `flow` while it lives. */
@@ -297,7 +328,8 @@ export class Registrar {
     if (entry.options.contact !== '*') throw new Refusal(403, 'DN Has a Fixed Contact');
     const callId = getHeader(req, 'call-id') ?? '';
     const cseq = Number((getHeader(req, 'cseq') ?? '0').split(/\s+/)[0]);
-    const contacts = this.requestedContacts(req);
+    const contacts = requestedContacts(req, this.opts);
+    const route = registerPath(req, contacts);
     const now = this.clock.now();
     if (this.group && !this.group.before.has(dn)) this.group.before.set(dn, this.bindingsOf(dn));
     if (contacts === '*') {
@@ -307,21 +339,27 @@ export class Registrar {
       for (const b of this.bindingsOf(dn)) this.drop(b, 'removed');
     } else {
       for (const c of contacts) {
-        const old = this.bindingOf(dn, c.contact);
+        const old = this.bindingOf(dn, keyOf(c, route));
         if (old && old.callId === callId && old.cseq >= cseq) throw new Refusal(500, 'Out of Order REGISTER');
       }
-      for (const c of contacts) this.apply(dn, c, tx, req, callId, cseq, now);
+      for (const c of contacts) this.apply(dn, c, route, tx, req, callId, cseq, now);
     }
     // The DN's state follows its bindings as they are when announced (at the commit, after its whole group).
     this.announce(() => this.directory.setState(dn, this.bindings.has(dn) ? 'in-service' : 'out-of-service', this.bindings.has(dn) ? 'registered' : 'no registration'));
-    return [
-      ...this.bindingsOf(dn).map((b) => ({ name: 'Contact', value: `<${b.contact}>;expires=${Math.max(0, Math.round((b.expiresAt - now) / 1000))}` })),
-      { name: 'Date', value: new Date(now).toUTCString() },
-    ];
+    const headers: SipHeader[] = this.bindingsOf(dn).map((b) => ({ name: 'Contact', value: contactValue(b, now) }));
+    if (route.echoPath) for (const value of route.path) headers.push({ name: 'Path', value });
+    if (route.outbound) {
+      // RFC 5626 §6: the phone learns from Require that its flows are kept as flows.
+      headers.push({ name: 'Require', value: 'outbound' });
+      const flowTimer = this.opts.flowTimerS ?? 0;
+      if (route.firstHop && flowTimer > 0 && tx.source.transport !== 'UDP') headers.push({ name: 'Flow-Timer', value: String(flowTimer) });
+    }
+    headers.push({ name: 'Date', value: new Date(now).toUTCString() });
+    return headers;
   }
 
-  private apply(dn: string, c: ContactRequest, tx: ServerTransaction, req: SipRequest, callId: string, cseq: number, now: number): void {
-    const old = this.bindingOf(dn, c.contact);
+  private apply(dn: string, c: ContactRequest, route: RegisterPath, tx: ServerTransaction, req: SipRequest, callId: string, cseq: number, now: number): void {
+    const old = this.bindingOf(dn, keyOf(c, route));
     if (c.expiresS === 0) {
       if (old) this.drop(old, 'removed');
       return;
@@ -338,20 +376,22 @@ export class Registrar {
       source: { address: src.address, port: src.port },
       flowState: 'live',
       registeredAt: old?.registeredAt ?? now,
+      updatedAt: now,
     };
     if (src.flow !== undefined) {
       b.flow = src.flow;
       b.flowId = src.flow.id;
     }
-    if (!this.access.trusted(src.address) && contactDestination(c.contact, src.transport)?.address !== src.address) b.natted = true;
+    if (route.path.length > 0) b.path = route.path.map(detach);
+    // Behind an edge proxy the Path says where the phone is; NAT is the proxy's business.
+    else if (!this.access.trusted(src.address) && contactDestination(c.contact, src.transport)?.address !== src.address) b.natted = true;
     const q = c.na.params.get('q');
     if (q) b.q = Number(q);
     const ua = getHeaderValues(req, 'user-agent')[0];
     if (ua !== undefined) b.userAgent = detach(ua);
-    const instance = c.na.params.get('+sip.instance');
-    if (instance) b.instanceId = detach(instance);
-    const regId = c.na.params.get('reg-id');
-    if (regId) b.regId = Number(regId);
+    if (c.instanceId !== undefined) b.instanceId = detach(c.instanceId);
+    if (c.regId !== undefined) b.regId = c.regId;
+    if (route.outbound && c.regId !== undefined) b.outbound = true;
     // Committed (with the rest of its group) before the 200 OK: a registration acknowledged survives a crash (SPEC §8).
     this.store.put(b);
     if (old) this.unschedule(old);
@@ -363,6 +403,8 @@ export class Registrar {
       transport: b.transport,
       source: `${b.source.address}:${b.source.port}`,
       ...(b.flowId !== undefined ? { flowId: b.flowId } : {}),
+      ...(b.outbound ? { instance: b.instanceId, regId: b.regId } : {}),
+      ...(b.path ? { path: b.path } : {}),
       refresh: old !== undefined,
       time: now,
     };
@@ -379,36 +421,15 @@ export class Registrar {
     return decodeURIComponent(uri.user);
   }
 
-  /** The Contact values with their expiry, or '*' (RFC 3261 §10.3 step 6). */
-  private requestedContacts(req: SipRequest): ContactRequest[] | '*' {
-    const values = getHeaderValues(req, 'contact');
-    const expiresHeader = getHeaderValues(req, 'expires')[0];
-    const headerExpires = expiresHeader === undefined ? undefined : parseSeconds(expiresHeader, 'Expires');
-    if (values.some((v) => v.trim() === '*')) {
-      if (values.length !== 1 || headerExpires !== 0) throw new Refusal(400, 'Contact * Needs Expires: 0 Alone');
-      return '*';
-    }
-    const out: ContactRequest[] = [];
-    for (const v of values) {
-      const na = parseNameAddr(v, 'Contact');
-      const param = na.params.get('expires');
-      const asked = param !== undefined && param !== null ? parseSeconds(param, 'Contact expires') : headerExpires;
-      const expiresS = asked ?? this.opts.defaultExpiresS;
-      if (expiresS > 0 && expiresS < this.opts.minExpiresS) {
-        throw new Refusal(423, undefined, [{ name: 'Min-Expires', value: String(this.opts.minExpiresS) }]);
-      }
-      out.push({ contact: na.uri, expiresS, na });
-    }
-    return out;
-  }
-
-  private bindingOf(dn: string, contact: string): Binding | undefined {
-    return this.bindings.get(dn)?.find((x) => x.contact === contact);
+  /** The binding of `dn` with this key (bindingKey: its Contact, or its instance and reg-id). */
+  private bindingOf(dn: string, key: string): Binding | undefined {
+    return this.bindings.get(dn)?.find((x) => bindingKey(x) === key);
   }
 
   private keep(b: Binding): void {
     const list = this.bindings.get(b.aor);
-    const at = list ? list.findIndex((x) => x.contact === b.contact) : -1;
+    const key = bindingKey(b);
+    const at = list ? list.findIndex((x) => bindingKey(x) === key) : -1;
     const replaced = list?.[at];
     if (replaced && replaced !== b) this.unindexFlow(replaced);
     if (!list) this.bindings.set(b.aor, [b]);
@@ -443,7 +464,7 @@ export class Registrar {
     list.splice(at, 1);
     if (list.length === 0) this.bindings.delete(b.aor);
     this.unindexFlow(b);
-    this.store.remove(b.aor, b.contact);
+    this.store.remove(b.aor, bindingKey(b));
     const event = { dn: b.aor, contact: b.contact, reason, time: this.clock.now() };
     this.announce(() => this.events.emit('EventUnregistered', event));
   }
@@ -466,7 +487,14 @@ export class Registrar {
   }
 }
 
-function parseSeconds(text: string, what: string): number {
-  if (!/^\s*\d{1,10}\s*$/.test(text)) throw new SipParseError(`Bad ${what} Value`);
-  return Math.min(Number(text), 2 ** 32 - 1);
+/** The key the binding a Contact asks for has (or would have). */
+function keyOf(c: ContactRequest, route: RegisterPath): string {
+  return bindingKey({ contact: c.contact, outbound: route.outbound && c.regId !== undefined, instanceId: c.instanceId, regId: c.regId });
+}
+
+/** A binding as listed in the 200 (RFC 3261 §10.3 step 8), with its instance and reg-id when it is a flow. */
+function contactValue(b: Binding, now: number): string {
+  const expires = Math.max(0, Math.round((b.expiresAt - now) / 1000));
+  const flow = b.outbound ? `;+sip.instance=${b.instanceId ?? ''};reg-id=${b.regId ?? ''}` : '';
+  return `<${b.contact}>;expires=${expires}${flow}`;
 }

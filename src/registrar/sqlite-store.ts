@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { SipServerError } from '../util/errors.js';
-import type { Binding, BindingTransport, CallRecord, FlowState } from './binding.js';
+import { bindingKey, type Binding, type BindingTransport, type CallRecord, type FlowState } from './binding.js';
 import type { CallRecordQuery, Store } from './store.js';
 
 /**
@@ -89,6 +89,39 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX call_records_from_dn ON call_records (from_dn, started_at);
    CREATE INDEX call_records_to_dn ON call_records (to_dn, started_at);`,
   `ALTER TABLE bindings ADD COLUMN natted INTEGER;`,
+  // RFC 5626 / 3327: a binding is keyed by binding_key (its Contact, or for an outbound flow
+  // its instance and reg-id: two flows of one phone may share a Contact), and keeps its Path
+  // (JSON array), whether it is an outbound flow, and when it was last refreshed.
+  `CREATE TABLE bindings_2 (
+     aor            TEXT    NOT NULL,
+     binding_key    TEXT    NOT NULL,
+     contact        TEXT    NOT NULL,
+     expires_at     INTEGER NOT NULL,
+     call_id        TEXT    NOT NULL,
+     cseq           INTEGER NOT NULL,
+     transport      TEXT    NOT NULL CHECK (transport IN ('UDP', 'TCP', 'TLS')),
+     source_address TEXT    NOT NULL,
+     source_port    INTEGER NOT NULL,
+     flow_id        TEXT,
+     flow_state     TEXT    NOT NULL CHECK (flow_state IN ('live', 'dead')),
+     q              REAL,
+     user_agent     TEXT,
+     registered_at  INTEGER NOT NULL,
+     instance_id    TEXT,
+     reg_id         INTEGER,
+     natted         INTEGER,
+     outbound       INTEGER,
+     path           TEXT,
+     updated_at     INTEGER,
+     PRIMARY KEY (aor, binding_key)
+   ) WITHOUT ROWID;
+   INSERT INTO bindings_2 (aor, binding_key, contact, expires_at, call_id, cseq, transport, source_address, source_port,
+       flow_id, flow_state, q, user_agent, registered_at, instance_id, reg_id, natted)
+     SELECT aor, contact, contact, expires_at, call_id, cseq, transport, source_address, source_port,
+       flow_id, flow_state, q, user_agent, registered_at, instance_id, reg_id, natted FROM bindings;
+   DROP TABLE bindings;
+   ALTER TABLE bindings_2 RENAME TO bindings;
+   CREATE INDEX bindings_expires_at ON bindings (expires_at);`,
 ];
 
 /** The schema version this build writes. */
@@ -111,6 +144,10 @@ interface BindingRow {
   instance_id: string | null;
   reg_id: number | null;
   natted: number | null;
+  binding_key: string;
+  outbound: number | null;
+  path: string | null;
+  updated_at: number | null;
 }
 
 interface CallRecordRow {
@@ -190,9 +227,9 @@ export class SqliteStore implements Store {
     });
   }
 
-  remove(aor: string, contact: string): void {
-    this.guard('STORE_WRITE', `removing binding ${aor} ${contact}`, () => {
-      this.st.deleteBinding.run(aor, contact);
+  remove(aor: string, key: string): void {
+    this.guard('STORE_WRITE', `removing binding ${aor} ${key}`, () => {
+      this.st.deleteBinding.run(aor, key);
     });
   }
 
@@ -315,12 +352,12 @@ function prepare(db: Database.Database): Statements {
     deleteExpired: db.prepare('DELETE FROM bindings WHERE expires_at <= ?'),
     selectBindings: db.prepare('SELECT * FROM bindings ORDER BY aor, registered_at, contact'),
     upsertBinding: db.prepare(
-      `INSERT OR REPLACE INTO bindings (aor, contact, expires_at, call_id, cseq, transport, source_address,
-         source_port, flow_id, flow_state, q, user_agent, registered_at, instance_id, reg_id, natted)
-       VALUES (@aor, @contact, @expires_at, @call_id, @cseq, @transport, @source_address, @source_port,
-         @flow_id, @flow_state, @q, @user_agent, @registered_at, @instance_id, @reg_id, @natted)`,
+      `INSERT OR REPLACE INTO bindings (aor, binding_key, contact, expires_at, call_id, cseq, transport, source_address,
+         source_port, flow_id, flow_state, q, user_agent, registered_at, instance_id, reg_id, natted, outbound, path, updated_at)
+       VALUES (@aor, @binding_key, @contact, @expires_at, @call_id, @cseq, @transport, @source_address, @source_port,
+         @flow_id, @flow_state, @q, @user_agent, @registered_at, @instance_id, @reg_id, @natted, @outbound, @path, @updated_at)`,
     ),
-    deleteBinding: db.prepare('DELETE FROM bindings WHERE aor = ? AND contact = ?'),
+    deleteBinding: db.prepare('DELETE FROM bindings WHERE aor = ? AND binding_key = ?'),
     deleteAor: db.prepare('DELETE FROM bindings WHERE aor = ?'),
     upsertCall: db.prepare(
       `INSERT OR REPLACE INTO call_records (id, call_id, from_dn, caller, to_dn, started_at, answered_at, ended_at, cause, detail)
@@ -353,6 +390,10 @@ function rowOf(b: Binding): BindingRow {
     instance_id: b.instanceId ?? null,
     reg_id: b.regId ?? null,
     natted: b.natted ? 1 : null,
+    binding_key: bindingKey(b),
+    outbound: b.outbound ? 1 : null,
+    path: b.path ? JSON.stringify(b.path) : null,
+    updated_at: b.updatedAt ?? null,
   };
 }
 
@@ -374,6 +415,9 @@ function bindingOf(r: BindingRow): Binding {
   if (r.instance_id !== null) b.instanceId = r.instance_id;
   if (r.natted === 1) b.natted = true;
   if (r.reg_id !== null) b.regId = r.reg_id;
+  if (r.outbound === 1) b.outbound = true;
+  if (r.path !== null) b.path = JSON.parse(r.path) as string[];
+  if (r.updated_at !== null) b.updatedAt = r.updated_at;
   return b;
 }
 

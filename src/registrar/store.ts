@@ -15,9 +15,10 @@ import { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 export interface RegistrationStore {
   /** Deletes expired bindings (expiresAt <= now) and returns the rest. Called at start-up. */
   load(now: number): Binding[];
-  /** Adds or replaces the binding with this (aor, contact). Durable when it returns (inside transaction(): when that does). */
+  /** Adds or replaces the binding with this (aor, bindingKey). Durable when it returns (inside transaction(): when that does). */
   put(binding: Binding): void;
-  remove(aor: string, contact: string): void;
+  /** Removes the binding of `aor` with this bindingKey (its Contact, or an outbound flow's instance and reg-id). */
+  remove(aor: string, key: string): void;
   removeAll(aor: string): void;
   /**
    * Runs `fn`, whose writes become durable together, as one commit, when it returns; when it

@@ -4,7 +4,7 @@ import type { Flow, FlowListener } from '../transport/flow.js';
 import { isReliable, type Destination, type SendResult, type Source } from '../transport/types.js';
 import { TransportError } from '../util/errors.js';
 import { hostPort } from '../util/host-port.js';
-import { FLOW_DIED, REOPEN_FAILED } from './flow-recovery.js';
+import { FLOW_DIED, REOPEN_FAILED, type FlowDeathReport } from './flow-recovery.js';
 import { TransactionBase, type TransitionTable } from './transaction-base.js';
 import { toTransportError, TransactionError } from './transaction-error.js';
 import type { ClientTransaction, ClientTransactionUser, FinalInfo, TerminationReason, TransactionContext } from './types.js';
@@ -127,8 +127,14 @@ export abstract class ClientTransactionBase<S extends string> extends Transactio
       report.refused(this);
       return;
     }
-    const { flow: _dead, ...dest } = this.dest;
     const startedAt = this.ctx.clock.now();
+    const other = this.user.otherFlow?.(flow);
+    const otherFlow = other?.flow;
+    if (other && otherFlow !== undefined && otherFlow !== flow && otherFlow.state === 'open') {
+      this.switchFlow(report, { ...other, flow: otherFlow }, startedAt);
+      return;
+    }
+    const { flow: _dead, ...dest } = this.dest;
     this.ctx.transport.openFlow(dest).then(
       async (fresh) => {
         if (!this.active) return report.skipped(this, dest, startedAt, { flow: fresh });
@@ -146,6 +152,18 @@ export abstract class ClientTransactionBase<S extends string> extends Transactio
         this.failFlow(new TransportError(REOPEN_FAILED, `stale connection could not be re-opened to ${hostPort(dest.address, dest.port)}: ${reason}`, { cause: err }));
         report.reopenFailed(this, dest, startedAt, reason);
       },
+    );
+  }
+
+  /**
+   * ★ RFC 5626: the phone has another live flow of its instance; the request goes there,
+   * unchanged (same branch and CSeq), without opening any connection.
+   */
+  private switchFlow(report: FlowDeathReport, other: Destination & { flow: Flow }, startedAt: number): void {
+    report.switching(this);
+    this.resend(other).then(
+      () => report.switched(this, other, startedAt),
+      (err: unknown) => report.switched(this, other, startedAt, err),
     );
   }
 

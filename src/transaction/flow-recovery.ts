@@ -40,8 +40,12 @@ interface ConnectionFacts {
 export interface FlowRecoveryEvents extends Record<string, unknown> {
   /** A connection died; `active` are the client transactions that were waiting on it. */
   ConnectionStale: ConnectionFacts & { active: TransactionRef[] };
-  /** A new connection replaced it and `resent` went out again on it, unchanged. */
-  ConnectionReopened: ConnectionFacts & { destination: string; newConnectionId: string; reopenMs: number; resent: TransactionRef[] };
+  /**
+   * A new connection replaced it and `resent` went out again on it, unchanged. `otherFlow`:
+   * no connection was opened — the phone's other live flow of its outbound instance
+   * (RFC 5626) took them.
+   */
+  ConnectionReopened: ConnectionFacts & { destination: string; newConnectionId: string; reopenMs: number; resent: TransactionRef[]; otherFlow?: true };
   /** No new connection could be opened (or re-open was not allowed): `failed` ended with a transport error. */
   ConnectionReopenFailed: ConnectionFacts & { destination: string; reason: string; reopenMs: number; failed: TransactionRef[] };
 }
@@ -123,6 +127,10 @@ export interface FlowDeathReport {
    * gave `flow` or failed for `reason`: nothing to re-send, nothing to fail.
    */
   skipped(tx: ClientTransaction, dest: Destination, startedAt: number, outcome: { flow?: Flow; reason?: string }): void;
+  /** It goes to another live flow of the same phone instead of re-opening (told before it re-sends). */
+  switching(tx: ClientTransaction): void;
+  /** … and was re-sent there (`err`: the re-send's failure). */
+  switched(tx: ClientTransaction, dest: Destination & { flow: Flow }, startedAt: number, err?: unknown): void;
 }
 
 interface DestinationGroup {
@@ -134,6 +142,7 @@ interface DestinationGroup {
   resendFailures: { tx: ClientTransaction; err: unknown }[];
   flow?: Flow;
   reason?: string;
+  otherFlow?: true;
 }
 
 class DeadFlow implements FlowDeathReport {
@@ -142,6 +151,8 @@ class DeadFlow implements FlowDeathReport {
   private logger: Logger | undefined;
   private readonly groups = new Map<string, DestinationGroup>();
   private readonly refusedTxs: ClientTransaction[] = [];
+  /** Transactions that went to another flow of their phone: not waited for by any re-open. */
+  private readonly switchers = new Set<ClientTransaction>();
 
   constructor(
     private readonly flow: Flow,
@@ -165,6 +176,25 @@ class DeadFlow implements FlowDeathReport {
     const g = this.group(dest, startedAt);
     g.reason ??= reason;
     g.failed.push(tx);
+    this.done(g);
+  }
+
+  switching(tx: ClientTransaction): void {
+    this.switchers.add(tx);
+  }
+
+  switched(tx: ClientTransaction, dest: Destination & { flow: Flow }, startedAt: number, err?: unknown): void {
+    // One report per flow switched to: a phone's other flow is one destination.
+    const key = `flow ${dest.flow.id}`;
+    let g = this.groups.get(key);
+    if (!g) {
+      const waiting = [...this.switchers].filter((t) => t.destination.flow === dest.flow).length;
+      g = { destination: hostPort(dest.address, dest.port), startedAt, waiting, resent: [], failed: [], resendFailures: [], flow: dest.flow, otherFlow: true };
+      this.groups.set(key, g);
+    }
+    g.waiting--;
+    if (err === undefined) g.resent.push(tx);
+    else g.resendFailures.push({ tx, err });
     this.done(g);
   }
 
@@ -203,7 +233,7 @@ class DeadFlow implements FlowDeathReport {
     const key = `${dest.transport} ${destination}`;
     let g = this.groups.get(key);
     if (!g) {
-      const waiting = this.active.filter((tx) => tx.reopen && sameDestination(tx.destination, dest)).length;
+      const waiting = this.active.filter((tx) => tx.reopen && !this.switchers.has(tx) && sameDestination(tx.destination, dest)).length;
       g = { destination, startedAt, waiting, resent: [], failed: [], resendFailures: [] };
       this.groups.set(key, g);
     }
@@ -226,8 +256,8 @@ class DeadFlow implements FlowDeathReport {
     }
     for (const { tx, err } of g.resendFailures) log.warn({ err, branch: refOf(tx).branch }, 're-send on the new connection failed');
     const newConnectionId = g.flow?.id ?? '';
-    log.info({ destination, newConnection: newConnectionId, reopenMs, resent: g.resent.length }, 'connection re-opened, requests re-sent');
-    this.events.emit('ConnectionReopened', { ...facts, destination, newConnectionId, reopenMs, resent: g.resent.map(refOf) });
+    log.info({ destination, newConnection: newConnectionId, reopenMs, resent: g.resent.length }, g.otherFlow ? "requests re-sent on the phone's other flow" : 'connection re-opened, requests re-sent');
+    this.events.emit('ConnectionReopened', { ...facts, destination, newConnectionId, reopenMs, resent: g.resent.map(refOf), ...(g.otherFlow ? { otherFlow: true as const } : {}) });
   }
 
   /** The child logger is made only when a line is written. */

@@ -3,6 +3,7 @@
  * checks) and to its own state machines. Behaviour lives in the state machine files.
  */
 import type { SipRequest, SipResponse } from '../sip/message.js';
+import type { Flow } from '../transport/flow.js';
 import type { Destination, SendResult, SipTransport, Source } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import type { TransportError } from '../util/errors.js';
@@ -68,6 +69,12 @@ export interface ClientTransactionUser {
    * (SPEC §5.4, `voip-service` DNs); the transaction fails with a transport error instead.
    */
   reopen?: boolean;
+  /**
+   * ★ Another live flow to the same endpoint (another registered flow of the phone's outbound
+   * instance, RFC 5626) than `dead`: when the connection this request went out on dies, it is
+   * re-sent there, unchanged, before any new connection is opened.
+   */
+  otherFlow?(dead: Flow): Destination | undefined;
 }
 
 export interface ClientTransaction extends Transaction {

@@ -194,6 +194,46 @@ describe('TCP keep-alive against a silent firewall (SPEC §5)', () => {
     expect(metrics).toMatch(/sip_keepalive_failures_total\{transport="TCP",detected_by="keepalive-timeout"\} 1/);
   });
 
+  it('★ S2 with an RFC 5626 phone holding two flows: the one the ringing INVITE went on is dropped; the INVITE goes again on its other flow, no connection is opened to the phone, and the call is answered and cleared', async () => {
+    const { caller, callee } = await setUp({ register: false });
+    const instance = '"<urn:uuid:2f1d6f3e-5b6a-4f0e-8d2c-7a9b1c3d4e5f>"';
+    const outbound = (regId: number) => ({ contactParams: `;+sip.instance=${instance};reg-id=${regId}`, headers: [{ name: 'Supported', value: 'outbound' }], callId: `ob-${regId}` });
+    expect(getHeaderValues(await callee.register(SERVER, outbound(1)), 'require')).toEqual(['outbound']);
+    const second = await callee.connect(SERVER);
+    await callee.register(second, outbound(2));
+    const [flow1, flow2] = callee.flows();
+
+    const call = caller.call(SERVER, '1002', { sdp: sdp('caller', 40000) });
+    const incoming = await callee.nextIncomingCall();
+    // The freshest flow first (RFC 5626 §7).
+    expect(copiesOf(callee, incoming.invite)[0]?.flowId).toBe(flow2?.id);
+    incoming.ring();
+    await call.waitStatus(180);
+    const dropped = Date.now();
+    dropFlow(net, { serverPort: 5060, endpointPort: flow2?.localPort ?? 0 });
+
+    const stale = await event('ConnectionStale');
+    expect(stale).toMatchObject({ remote: `${net.epAddr}:${flow2?.localPort}`, active: [{ method: 'INVITE', branch: branchOf(incoming.invite) }] });
+    const moved = await event('ConnectionReopened');
+    expect(moved).toMatchObject({ otherFlow: true, resent: [{ method: 'INVITE', branch: branchOf(incoming.invite) }] });
+    const copies = await callee.waiter.until('the INVITE on the other flow', 5000, () => {
+      const c = copiesOf(callee, incoming.invite);
+      return c.length >= 2 ? c : undefined;
+    });
+    expect(copies[1]).toMatchObject({ flowId: flow1?.id, cseq: '1 INVITE', callId: one(incoming.invite, 'call-id') });
+    // Nothing was opened to the phone: behind a NAT it could not have been reached.
+    expect(callee.flows().filter((f) => f.direction === 'accepted')).toEqual([]);
+    console.log(`★ detection ${Date.parse(String(stale.time)) - dropped} ms, INVITE on the other flow ${copies[1] ? copies[1].at - Date.parse(String(stale.time)) : NaN} ms after detection`);
+
+    const ack = incoming.answer(sdp('callee', 50000));
+    expect((await call.final()).status).toBe(200);
+    await ack;
+    await call.bye();
+    await incoming.byeReceived();
+    expect(await event('EventReleased')).toMatchObject({ cause: 'normal' });
+    expect(callee.flows().filter((f) => f.direction === 'accepted')).toEqual([]);
+  });
+
   it('responses owed on a dead connection go out on a new one to the Via sent-by (RFC 3261 §18.2.2): the caller\'s flow dies while it waits, the 200 still reaches it', async () => {
     const { callee } = await setUp();
     // A second caller, over TCP this time, registered on its own connection.

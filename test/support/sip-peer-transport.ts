@@ -116,6 +116,12 @@ export class PeerTransport {
     return { transport: flow.transport, address: flow.remoteAddress, port: flow.remotePort, flowId: flow.id };
   }
 
+  /** A new connection to `to`, whatever is open already; the Remote names it (flowId). */
+  async connect(to: Remote): Promise<Remote> {
+    const flow = await this.open(to.address, to.port);
+    return { transport: flow.transport, address: flow.remoteAddress, port: flow.remotePort, flowId: flow.id };
+  }
+
   /** Destroys one connection at once (no FIN handshake wait), as a crashed phone would. */
   dropFlow(id: string): void {
     this.streams.get(id)?.socket.destroy();

@@ -81,7 +81,8 @@ export class SipPeer implements PeerCore {
   private readonly calls: DialogCall[] = [];
   private readonly incoming: IncomingCall[] = [];
   private readonly incomingTaken = new Set<IncomingCall>();
-  private registerSeq = 0;
+  /** CSeq of each registration (by Call-ID) the peer made. */
+  private readonly registerSeqs = new Map<string, number>();
   readonly address: string;
   private readonly registerCallId: string;
 
@@ -136,20 +137,43 @@ export class SipPeer implements PeerCore {
     this.net.dropFlow(flowId);
   }
 
-  /** REGISTER with the server (Contact = the peer's listening port); throws unless 200. */
-  async register(server: ServerAddress, opts: { expires?: number; headers?: SipHeader[] } = {}): Promise<SipResponse> {
-    const to = this.remote(server);
-    const aor = `<sip:${this.user}@${to.address}>`;
-    const req = this.newRequest('REGISTER', `sip:${to.address}:${to.port}`, {
-      to: aor,
-      callId: this.registerCallId,
-      cseq: ++this.registerSeq,
-      headers: [{ name: 'Expires', value: String(opts.expires ?? 600) }, ...(opts.headers ?? [])],
-    });
-    const res = await this.sendRequest(req, to).waitFinal();
+  /**
+   * REGISTER with the server (Contact = the peer's listening port); throws unless 200. `to` a
+   * Remote with a flowId: on that connection (see connect()). `contactParams` go after the
+   * Contact (e.g. RFC 5626 `;+sip.instance=…;reg-id=1`); `callId`: a registration of its own
+   * (an outbound flow has one per reg-id), with its own CSeq.
+   */
+  async register(server: ServerAddress | Remote, opts: { expires?: number; headers?: SipHeader[]; contactParams?: string; callId?: string } = {}): Promise<SipResponse> {
+    const res = await this.tryRegister(server, opts);
     if (res.status !== 200) throw new Error(`REGISTER ${this.user} got ${res.status} ${res.reason}`);
     return res;
   }
+
+  /** REGISTER as register() does, whatever the answer. */
+  async tryRegister(server: ServerAddress | Remote, opts: { expires?: number; headers?: SipHeader[]; contactParams?: string; callId?: string } = {}): Promise<SipResponse> {
+    const to = typeof server === 'object' && 'transport' in server ? server : this.remote(server);
+    const aor = `<sip:${this.user}@${to.address}>`;
+    const callId = opts.callId ?? this.registerCallId;
+    const cseq = (this.registerSeqs.get(callId) ?? 0) + 1;
+    this.registerSeqs.set(callId, cseq);
+    const req = this.newRequest('REGISTER', `sip:${to.address}:${to.port}`, {
+      to: aor,
+      callId,
+      cseq,
+      headers: [{ name: 'Expires', value: String(opts.expires ?? 600) }, ...(opts.headers ?? [])],
+    });
+    if (opts.contactParams !== undefined) {
+      const contact = req.headers.find((h) => h.name === 'Contact');
+      if (contact) contact.value = `${this.contact()}${opts.contactParams}`;
+    }
+    return this.sendRequest(req, to).waitFinal();
+  }
+
+  /** Opens a new connection to the server (TCP/TLS), whatever is open already: a Remote naming it. */
+  connect(server: ServerAddress): Promise<Remote> {
+    return this.net.connect(this.remote(server));
+  }
+
 
   /** INVITE sip:number@server with `sdp`; the PeerCall follows the call from there. */
   call(server: ServerAddress, number: string, opts: MessageOptions & { sdp?: string | Buffer } = {}): PeerCall {

@@ -72,6 +72,8 @@ export function world(
     store?: Store;
     /** Group commit (RegistrarOptions.defer); without it every REGISTER is answered at once. */
     defer?: (commit: () => void) => void;
+    /** Flow-Timer for outbound phones (RegistrarOptions.flowTimerS). */
+    flowTimerS?: number;
   } = {},
 ): World {
   const clock = opts.clock ?? new ManualClock();
@@ -86,7 +88,12 @@ export function world(
     new DigestAuth(REALM, nonces),
     clock,
     silentLogger,
-    { defaultExpiresS: DEFAULT_EXPIRES_S, minExpiresS: MIN_EXPIRES_S, ...(opts.defer ? { defer: opts.defer } : {}) },
+    {
+      defaultExpiresS: DEFAULT_EXPIRES_S,
+      minExpiresS: MIN_EXPIRES_S,
+      ...(opts.defer ? { defer: opts.defer } : {}),
+      ...(opts.flowTimerS !== undefined ? { flowTimerS: opts.flowTimerS } : {}),
+    },
     { trusted: () => true, authFailed: () => undefined },
   );
   const layer = new TransactionLayer({
@@ -125,6 +132,8 @@ export interface RegisterSpec {
   transport?: TransportName;
   /** Via sent-by, "host:port". */
   sentBy?: string;
+  /** Via values above the phone's (edge proxies, topmost first). */
+  proxyVias?: string[];
   headers?: SipHeader[];
 }
 
@@ -134,6 +143,7 @@ let branchSeq = 0;
 export function register(spec: RegisterSpec = {}): SipRequest {
   const number = spec.dn ?? '1001';
   const headers: SipHeader[] = [
+    ...(spec.proxyVias ?? []).map((value) => ({ name: 'Via', value })),
     { name: 'Via', value: `SIP/2.0/${spec.transport ?? 'UDP'} ${spec.sentBy ?? '192.0.2.1:5060'};branch=z9hG4bK-reg-${++branchSeq}` },
     { name: 'Max-Forwards', value: '70' },
     { name: 'From', value: `<sip:${number}@127.0.0.1>;tag=reg-from-1` },

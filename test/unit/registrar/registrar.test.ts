@@ -205,6 +205,7 @@ describe('Registrar: REGISTER handling', () => {
         flowId: 'tcp-in-1',
         flowState: 'live',
         registeredAt: T0,
+        updatedAt: T0,
       },
     ]);
   });

@@ -248,3 +248,44 @@ describe('the keep-alive path: a client transaction follows the flow it sent on 
     expect(detectedBy('local')).toBe('local');
   });
 });
+
+describe('★ another flow of the same phone (RFC 5626 outbound)', () => {
+  it('a request waiting on a dead flow goes, unchanged, on the other live flow its TU names: no connection opened, one ConnectionReopened with otherFlow', async () => {
+    const r = rig();
+    const dying = r.phoneFlow(40000);
+    const spare = r.phoneFlow(40001);
+    const user = { ...recordingUser(), otherFlow: (dead: unknown) => (dead === dying ? { ...PHONE, flow: spare } : undefined) };
+    const invite = r.send('INVITE', dying, user);
+    // A request of another TU on the same flow, with no other flow: it re-opens as before.
+    const options = r.send('OPTIONS', dying);
+    await flushPromises();
+    dying.die();
+    await flushPromises();
+    const invites = r.transport.sent.filter((s) => s.kind === 'request' && s.message.method === 'INVITE');
+    expect(invites.map((s) => (s.kind === "request" ? s.dest.flow?.id : undefined))).toEqual([dying.id, spare.id]);
+    expect(invites[1]?.message).toBe(invites[0]?.message);
+    expect(invite.tx.flow?.flow).toBe(spare);
+    expect(invite.user.finals).toEqual([]);
+    expect(r.transport.opened.map((d) => d.port)).toEqual([5070]); // the OPTIONS' re-open only
+    expect(options.tx.flow?.flow?.remotePort).toBe(5070);
+    expect(r.names()).toEqual(['ConnectionStale', 'ConnectionReopened', 'ConnectionReopened']);
+    const [viaSpare, reopened] = [r.seen.find((s) => s.e.otherFlow === true)?.e, r.seen.find((s) => s.name === 'ConnectionReopened' && s.e.otherFlow === undefined)?.e];
+    expect(viaSpare).toMatchObject({ newConnectionId: spare.id, resent: [{ method: 'INVITE' }] });
+    expect(reopened).toMatchObject({ destination: '10.0.0.2:5070', resent: [{ method: 'OPTIONS' }] });
+    r.layer.close();
+  });
+
+  it('when the other flow is gone too, the request re-opens to the destination as before', async () => {
+    const r = rig();
+    const dying = r.phoneFlow(40000);
+    const spare = r.phoneFlow(40001);
+    spare.die();
+    const user = { ...recordingUser(), otherFlow: () => ({ ...PHONE, flow: spare }) };
+    r.send('INVITE', dying, user);
+    await flushPromises();
+    dying.die();
+    await flushPromises();
+    expect(r.transport.opened.map((d) => d.port)).toEqual([5070]);
+    r.layer.close();
+  });
+});
