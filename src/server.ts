@@ -16,6 +16,7 @@ import { guardMetrics } from './metrics/guard-metrics.js';
 import { hepMetrics } from './metrics/hep-metrics.js';
 import { Metrics } from './metrics/metrics.js';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Config } from './config/schema.js';
 import { UaCore } from './dialog/ua-core.js';
 import { Directory } from './directory/directory.js';
@@ -23,7 +24,7 @@ import { OosChecker } from './directory/oos-check.js';
 import { TrustedSources } from './directory/trusted-sources.js';
 import { DigestAuth } from './registrar/digest-auth.js';
 import { Registrar } from './registrar/registrar.js';
-import { openStore, type Store } from './registrar/store.js';
+import { openStore, type ServerStore } from './registrar/store.js';
 import { NonceManager } from './sip/digest.js';
 import { aorUri } from './sip/uri.js';
 import { FlowRecovery } from './transaction/flow-recovery.js';
@@ -63,7 +64,7 @@ export class SipServer {
   readonly directory: Directory;
   readonly registrar: Registrar;
   readonly oos: OosChecker;
-  readonly store: Store;
+  readonly store: ServerStore;
   /** Blind transfers started by phones (REFER), carried out by the server. */
   private readonly phoneTransfers: PhoneTransfer;
   /** Per-source limits and bans (sip-source-max-*, sip-ban-time, sip-drop-user-agents). */
@@ -177,6 +178,7 @@ export class SipServer {
     this.store = openStore(t.store, {
       onWriteError: (err) => storeLog.error({ err }, 'could not write call records'),
       callRecordWindow: { clock: this.clock, ms: 100 },
+      shared: { instance: t['instance-name'] ?? `${hostname()}:${t['sip-port']}`, log: storeLog },
     });
     const nonces = new NonceManager({ secret: randomBytes(32), now: () => this.clock.now(), random: randomBytes, lifetimeMs: 300_000 });
     // One digest realm and nonce store for REGISTER (401) and INVITE (407).
@@ -298,7 +300,8 @@ export class SipServer {
 
   /** Loads registrations, opens the SIP listeners, then the control API (so /health means SIP is up). */
   async start(): Promise<void> {
-    this.registrar.start();
+    await this.store.open?.();
+    await this.registrar.start();
     this.guard.start();
     // Before the listeners: the first message in is exported too.
     await this.hep?.start();
@@ -327,7 +330,7 @@ export class SipServer {
     await this.transport.stop();
     await this.hep?.stop();
     this.guard.stop();
-    this.store.close();
+    await this.store.close();
   }
 
   /** Reads the TLS files named in the config; a file that cannot be read is a ConfigError. */

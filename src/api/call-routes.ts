@@ -141,15 +141,15 @@ export function addCallRoutes(router: Router, calls: CallsView, makeCall?: MakeC
   };
   router
     .add('GET', '/calls', () => ({ status: 200, json: calls.all().map(callView) }))
-    .add('GET', '/calls/{id}', ({ params }) => {
+    .add('GET', '/calls/{id}', async ({ params }) => {
       const live = params.id === undefined ? undefined : calls.get(params.id);
       if (live) return { status: 200, json: callView(live) };
       // A call that has ended is served from its record (kept in the store).
-      const record = params.id === undefined ? undefined : calls.record(params.id);
+      const record = params.id === undefined ? undefined : await calls.record(params.id);
       if (!record) throw new HttpError(404, `unknown call ${params.id ?? ''}`);
       return { status: 200, json: releasedCallView(record) };
     })
-    .add('GET', '/call-records', ({ url }) => ({ status: 200, json: calls.records(recordQuery(url)).map(releasedCallView) }))
+    .add('GET', '/call-records', async ({ url }) => ({ status: 200, json: (await calls.records(recordQuery(url))).map(releasedCallView) }))
     .add('DELETE', '/calls/{id}', ({ params }) => {
       const call = find(params.id);
       calls.releaseCall(call, 'administrative', 'SIP;cause=200;text="released by the control API"');

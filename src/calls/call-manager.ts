@@ -1,7 +1,7 @@
 import { Dialog } from '../dialog/dialog.js';
 import type { Directory } from '../directory/directory.js';
 import type { CallRecord } from '../registrar/binding.js';
-import type { CallRecordQuery, CallRecordStore } from '../registrar/store.js';
+import type { CallRecordQuery, CallRecords } from '../registrar/store.js';
 import { getHeader, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
@@ -26,7 +26,7 @@ export interface CallManagerDeps {
   transactions: TransactionLayer;
   router: Router;
   directory: Directory;
-  records: CallRecordStore;
+  records: CallRecords;
   clock: Clock;
   log: Logger;
   timers: { t1: number; t2: number };
@@ -83,12 +83,12 @@ export class CallManager {
   }
 
   /** The record of a call that has ended (kept in the store). */
-  record(id: string): CallRecord | undefined {
+  record(id: string): CallRecord | undefined | Promise<CallRecord | undefined> {
     return this.deps.records.getCallRecord(id);
   }
 
   /** Records of ended calls, newest first. */
-  records(query: CallRecordQuery = {}): CallRecord[] {
+  records(query: CallRecordQuery = {}): CallRecord[] | Promise<CallRecord[]> {
     return this.deps.records.listCallRecords(query);
   }
 

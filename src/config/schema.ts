@@ -79,9 +79,14 @@ export const tserverSchema = z
     'hep-password': z.string().min(1).max(255).optional().describe('HEP auth key (chunk 14), 1-255 characters'),
     store: z
       .string()
-      .regex(/^(sqlite:.+|memory:)$/, { error: 'expected "sqlite:PATH" or "memory:"' })
+      .regex(/^(sqlite:.+|memory:|postgres(ql)?:\/\/.+)$/, { error: 'expected "sqlite:PATH", "memory:" or "postgres://USER@HOST:PORT/DB"' })
       .default('sqlite:sip-server.db')
       .describe('where registrations and call records live'),
+    'instance-name': z
+      .string()
+      .regex(/^[A-Za-z0-9._:@-]{1,64}$/, { error: 'expected 1-64 letters, digits or . _ : @ -' })
+      .optional()
+      .describe('this instance on a shared store (default HOSTNAME:sip-port)'),
   })
   .strict()
   .superRefine((o, ctx) => {

@@ -58,6 +58,8 @@ export interface Binding {
   path?: string[];
   /** When the binding was last refreshed, ms since the epoch (RFC 5626 §6: the freshest flow is tried first). */
   updatedAt?: number;
+  /** On a shared store: the instance (`instance-name`) that took the REGISTER and holds its flow. */
+  owner?: string;
 }
 
 /**

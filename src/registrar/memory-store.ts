@@ -1,6 +1,6 @@
 import { SipServerError } from '../util/errors.js';
 import { bindingKey, type Binding, type CallRecord } from './binding.js';
-import type { CallRecordQuery, Store } from './store.js';
+import type { BindingWrite, CallRecordQuery, Store } from './store.js';
 
 /**
  * The `memory:` store: same contract as SqliteStore, nothing survives the process. For tests
@@ -50,6 +50,16 @@ export class MemoryStore implements Store {
   transaction<T>(fn: () => T): T {
     this.assertOpen();
     return fn();
+  }
+
+  /** The registrar's commit: `writes` in one transaction(). */
+  commit(writes: readonly BindingWrite[]): void {
+    this.transaction(() => {
+      for (const w of writes) {
+        if (w.kind === 'put') this.put(w.binding);
+        else this.remove(w.aor, w.key);
+      }
+    });
   }
 
   addCallRecord(record: CallRecord): void {

@@ -20,7 +20,7 @@ import { Refusal, requestedContacts, type ContactRequest } from './contact-reque
 import { registerPath, type RegisterPath } from './outbound.js';
 import { DigestAuth } from './digest-auth.js';
 import type { RegistrarEvents } from './registrar-events.js';
-import type { RegistrationStore } from './store.js';
+import type { BindingStore, BindingWrite } from './store.js';
 
 export interface RegistrarOptions {
   /** Granted when a REGISTER asks for no expiry (registrar-default-expires), seconds. */
@@ -40,6 +40,13 @@ export interface RegistrarOptions {
   defer?: (commit: () => void) => void;
 }
 
+/** A REGISTER of a group and the answer it gets once the group is committed. */
+interface Answer {
+  tx: ServerTransaction;
+  req: SipRequest;
+  res: SipResponse;
+}
+
 /** A REGISTER waiting for its group's commit. */
 interface Waiting {
   tx: ServerTransaction;
@@ -52,6 +59,8 @@ interface Group {
   before: Map<string, Binding[]>;
   /** Its events and DN state changes, in the order they happened, to be made at its commit. */
   announcements: Array<() => void>;
+  /** Its writes, committed together. */
+  writes: BindingWrite[];
 }
 
 /** Who needs no credentials, and where a failed authentication is counted. */
@@ -80,10 +89,12 @@ export class Registrar {
   private waiting: Waiting[] = [];
   /** The group being committed, while its REGISTERs are handled; undefined otherwise. */
   private group: Group | undefined;
+  /** A group's commit to a shared store is under way: the next group waits for it. */
+  private committing = false;
 
   constructor(
     private readonly directory: Directory,
-    private readonly store: RegistrationStore,
+    private readonly store: BindingStore,
     private readonly auth: DigestAuth,
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -96,24 +107,77 @@ export class Registrar {
 
   /**
    * Loads live bindings from the store. Their flows belonged to the previous process, so
-   * stream bindings start with a dead flow and are reached at their Contact address.
+   * stream bindings start with a dead flow and are reached at their Contact address — or
+   * through their Path. On a shared store the other instances' bindings keep their state
+   * (their flows are theirs), and their changes are followed from then on.
    */
-  start(): void {
-    const now = this.clock.now();
-    for (const stored of this.store.load(now)) {
-      const b: Binding = { ...stored };
+  start(): void | Promise<void> {
+    const loaded = this.store.load(this.clock.now());
+    if (loaded instanceof Promise) return loaded.then((all) => this.started(all));
+    this.started(loaded);
+  }
+
+  private started(loaded: Binding[]): void {
+    const stale: BindingWrite[] = [];
+    for (const stored of loaded) {
+      if (!this.loadable(stored)) stale.push({ kind: 'remove', aor: stored.aor, key: bindingKey(stored) });
+      else this.keep(this.loaded(stored));
+    }
+    if (stale.length > 0) this.persist(stale);
+    for (const dn of this.bindings.keys()) this.directory.setState(dn, 'in-service', 'registration loaded');
+    this.log.info({ bindings: this.allBindings().length }, 'registrations loaded');
+    this.store.shared?.watch({ changed: (aor, bindings) => this.replaced(aor, bindings), resync: (all) => this.resynced(all) });
+  }
+
+  /** A DN removed from the config, or one that now has a fixed contact, keeps no bindings. */
+  private loadable(b: Binding): boolean {
+    return this.directory.get(b.aor)?.options.contact === '*';
+  }
+
+  /** A binding as read from the store: no flow object; ours (or any, unshared) with its flow gone. */
+  private loaded(stored: Binding): Binding {
+    const b: Binding = { ...stored };
+    delete b.flow;
+    const theirs = this.store.shared !== undefined && b.owner !== undefined && b.owner !== this.store.shared.instance;
+    if (!theirs) {
       delete b.flowId;
-      delete b.flow;
       if (b.transport !== 'UDP') b.flowState = 'dead';
-      // A DN removed from the config, or one that now has a fixed contact, keeps no bindings.
-      if (this.directory.get(b.aor)?.options.contact !== '*') {
-        this.store.remove(b.aor, bindingKey(b));
-        continue;
+    }
+    return b;
+  }
+
+  /**
+   * Another instance changed `aor` (shared store): its bindings become these. Ours keep the
+   * flow they are on; no registration events (they were that instance's), only the DN state.
+   */
+  private replaced(aor: string, rows: Binding[]): void {
+    if (this.directory.get(aor)?.options.contact !== '*') return;
+    const old = this.bindings.get(aor) ?? [];
+    for (const b of old) {
+      this.unschedule(b);
+      this.unindexFlow(b);
+    }
+    this.bindings.delete(aor);
+    for (const row of rows) {
+      const mine = old.find((o) => o.flow !== undefined && bindingKey(o) === bindingKey(row) && o.flowId === row.flowId && row.owner === this.store.shared?.instance);
+      const b = this.loaded(row);
+      if (mine?.flow !== undefined) {
+        b.flow = mine.flow;
+        b.flowId = mine.flow.id;
+        b.flowState = mine.flowState;
       }
       this.keep(b);
     }
-    for (const dn of this.bindings.keys()) this.directory.setState(dn, 'in-service', 'registration loaded');
-    this.log.info({ bindings: this.allBindings().length }, 'registrations loaded');
+    const has = this.bindings.has(aor);
+    this.directory.setState(aor, has ? 'in-service' : 'out-of-service', has ? 'registered (another instance)' : 'no registration');
+  }
+
+  /** The shared store is back after a loss: every binding from it, changes missed meanwhile included. */
+  private resynced(all: Binding[]): void {
+    const byAor = new Map<string, Binding[]>();
+    for (const b of all) byAor.set(b.aor, [...(byAor.get(b.aor) ?? []), b]);
+    for (const aor of new Set([...this.bindings.keys(), ...byAor.keys()])) this.replaced(aor, byAor.get(aor) ?? []);
+    this.log.info({ bindings: all.length }, 'registrations re-read from the shared store');
   }
 
   stop(): void {
@@ -176,12 +240,7 @@ export class Registrar {
   private flowFailed(b: Binding): CheckTarget | undefined {
     if (this.bindingOf(b.aor, bindingKey(b)) !== b) return this.targetOf(b.aor);
     this.log.info({ dn: b.aor, contact: b.contact, instance: b.instanceId, regId: b.regId }, '430 Flow Failed: binding removed');
-    try {
-      this.drop(b, 'removed');
-    } catch (err) {
-      // Not stored: the binding is gone here all the same; the store's copy expires.
-      this.log.error({ err, dn: b.aor }, 'removing a failed flow from the store failed');
-    }
+    this.drop(b, 'removed');
     if (!this.bindings.has(b.aor)) this.directory.setState(b.aor, 'out-of-service', 'flow failed (430)');
     return this.targetOf(b.aor);
   }
@@ -225,19 +284,35 @@ export class Registrar {
 
   /** The REGISTER handler for the UAS core: answered after the commit of its group. */
   handleRegister(tx: ServerTransaction, req: SipRequest): void {
-    const defer = this.opts.defer;
-    if (!defer) {
-      this.commit([{ tx, req }]);
-      return;
-    }
     this.waiting.push({ tx, req });
-    if (this.waiting.length === 1) defer(() => this.commitWaiting());
+    const defer = this.opts.defer;
+    if (!defer) this.commitWaiting();
+    else if (this.waiting.length === 1) defer(() => this.commitWaiting());
   }
 
+  /** The REGISTERs waiting, as one group; not while a group's commit is under way (its end calls this). */
   private commitWaiting(): void {
+    if (this.committing) return;
     const group = this.waiting;
     this.waiting = [];
     if (group.length > 0) this.commit(group);
+  }
+
+  /** Writes outside a group (an expiry, a 430, bindings no longer configured): committed now, a failure logged. */
+  private persist(writes: BindingWrite[]): void {
+    const failed = (err: unknown): void => this.log.error({ err, writes: writes.length }, 'binding change not stored');
+    try {
+      const pending = this.store.commit(writes);
+      if (pending) pending.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  /** A write: with the group being handled, or now. */
+  private write(w: BindingWrite): void {
+    if (this.group) this.group.writes.push(w);
+    else this.persist([w]);
   }
 
   /**
@@ -249,27 +324,50 @@ export class Registrar {
    * (a challenge, a 404) before the failure, which get their refusal.
    */
   private commit(waiting: Waiting[]): void {
-    const group: Group = { before: new Map(), announcements: [] };
-    const answers: Array<{ tx: ServerTransaction; req: SipRequest; res: SipResponse }> = [];
+    const group: Group = { before: new Map(), announcements: [], writes: [] };
+    const answers: Answer[] = [];
     this.group = group;
+    let pending: void | Promise<void>;
     try {
-      this.store.transaction(() => {
-        for (const { tx, req } of waiting) answers.push({ tx, req, res: this.answer(tx, req) });
-      });
-    } catch (err) {
-      this.log.error({ err, registers: waiting.length }, 'REGISTER not stored');
+      for (const { tx, req } of waiting) answers.push({ tx, req, res: this.answer(tx, req) });
       this.group = undefined;
-      this.undo(group);
-      const answered = new Map(answers.map((a) => [a.tx, a.res]));
-      for (const { tx, req } of waiting) {
-        const refused = answered.get(tx);
-        this.respond(tx, refused && refused.status >= 300 ? refused : createResponse(req, 500, 'Registration Not Stored', { toTag: newTag() }));
-      }
+      pending = group.writes.length > 0 ? this.store.commit(group.writes) : undefined;
+    } catch (err) {
+      this.group = undefined;
+      this.notStored(err, group, waiting, answers);
       return;
     }
-    this.group = undefined;
+    if (!pending) {
+      this.committed(group, answers);
+      return;
+    }
+    // A shared store: the next group waits for this one, so that an undo never puts back
+    // what a later group built on.
+    this.committing = true;
+    pending
+      .then(
+        () => this.committed(group, answers),
+        (err: unknown) => this.notStored(err, group, waiting, answers),
+      )
+      .finally(() => {
+        this.committing = false;
+        this.commitWaiting();
+      });
+  }
+
+  private committed(group: Group, answers: Answer[]): void {
     for (const announce of group.announcements) announce();
     for (const { tx, res } of answers) this.respond(tx, res);
+  }
+
+  private notStored(err: unknown, group: Group, waiting: Waiting[], answers: Answer[]): void {
+    this.log.error({ err, registers: waiting.length }, 'REGISTER not stored');
+    this.undo(group);
+    const answered = new Map(answers.map((a) => [a.tx, a.res]));
+    for (const { tx, req } of waiting) {
+      const refused = answered.get(tx);
+      this.respond(tx, refused && refused.status >= 300 ? refused : createResponse(req, 500, 'Registration Not Stored', { toTag: newTag() }));
+    }
   }
 
   /** One answer of a group: a transaction that can no longer take it does not keep the others from theirs. */
@@ -392,8 +490,9 @@ export class Registrar {
     if (c.instanceId !== undefined) b.instanceId = detach(c.instanceId);
     if (c.regId !== undefined) b.regId = c.regId;
     if (route.outbound && c.regId !== undefined) b.outbound = true;
+    if (this.store.shared) b.owner = this.store.shared.instance;
     // Committed (with the rest of its group) before the 200 OK: a registration acknowledged survives a crash (SPEC §8).
-    this.store.put(b);
+    this.write({ kind: 'put', binding: b });
     if (old) this.unschedule(old);
     this.keep(b);
     const event = {
@@ -464,7 +563,7 @@ export class Registrar {
     list.splice(at, 1);
     if (list.length === 0) this.bindings.delete(b.aor);
     this.unindexFlow(b);
-    this.store.remove(b.aor, bindingKey(b));
+    this.write({ kind: 'remove', aor: b.aor, key: bindingKey(b) });
     const event = { dn: b.aor, contact: b.contact, reason, time: this.clock.now() };
     this.announce(() => this.events.emit('EventUnregistered', event));
   }

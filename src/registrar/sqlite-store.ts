@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { SipServerError } from '../util/errors.js';
 import { bindingKey, type Binding, type BindingTransport, type CallRecord, type FlowState } from './binding.js';
-import type { CallRecordQuery, Store } from './store.js';
+import type { BindingWrite, CallRecordQuery, Store } from './store.js';
 
 /**
  * The embedded store: one SQLite file holding `bindings` and `call_records`.
@@ -113,6 +113,7 @@ const MIGRATIONS: readonly string[] = [
      outbound       INTEGER,
      path           TEXT,
      updated_at     INTEGER,
+     owner          TEXT,
      PRIMARY KEY (aor, binding_key)
    ) WITHOUT ROWID;
    INSERT INTO bindings_2 (aor, binding_key, contact, expires_at, call_id, cseq, transport, source_address, source_port,
@@ -148,6 +149,7 @@ interface BindingRow {
   outbound: number | null;
   path: string | null;
   updated_at: number | null;
+  owner: string | null;
 }
 
 interface CallRecordRow {
@@ -254,6 +256,16 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** The registrar's commit: `writes` in one transaction(). */
+  commit(writes: readonly BindingWrite[]): void {
+    this.transaction(() => {
+      for (const w of writes) {
+        if (w.kind === 'put') this.put(w.binding);
+        else this.remove(w.aor, w.key);
+      }
+    });
+  }
+
   /**
    * Call records are history, not state a restart needs: they are queued and written together,
    * in one transaction, within `callRecordWindow` (else at the end of the event-loop turn).
@@ -353,9 +365,9 @@ function prepare(db: Database.Database): Statements {
     selectBindings: db.prepare('SELECT * FROM bindings ORDER BY aor, registered_at, contact'),
     upsertBinding: db.prepare(
       `INSERT OR REPLACE INTO bindings (aor, binding_key, contact, expires_at, call_id, cseq, transport, source_address,
-         source_port, flow_id, flow_state, q, user_agent, registered_at, instance_id, reg_id, natted, outbound, path, updated_at)
+         source_port, flow_id, flow_state, q, user_agent, registered_at, instance_id, reg_id, natted, outbound, path, updated_at, owner)
        VALUES (@aor, @binding_key, @contact, @expires_at, @call_id, @cseq, @transport, @source_address, @source_port,
-         @flow_id, @flow_state, @q, @user_agent, @registered_at, @instance_id, @reg_id, @natted, @outbound, @path, @updated_at)`,
+         @flow_id, @flow_state, @q, @user_agent, @registered_at, @instance_id, @reg_id, @natted, @outbound, @path, @updated_at, @owner)`,
     ),
     deleteBinding: db.prepare('DELETE FROM bindings WHERE aor = ? AND binding_key = ?'),
     deleteAor: db.prepare('DELETE FROM bindings WHERE aor = ?'),
@@ -394,6 +406,7 @@ function rowOf(b: Binding): BindingRow {
     outbound: b.outbound ? 1 : null,
     path: b.path ? JSON.stringify(b.path) : null,
     updated_at: b.updatedAt ?? null,
+    owner: b.owner ?? null,
   };
 }
 
@@ -418,6 +431,7 @@ function bindingOf(r: BindingRow): Binding {
   if (r.outbound === 1) b.outbound = true;
   if (r.path !== null) b.path = JSON.parse(r.path) as string[];
   if (r.updated_at !== null) b.updatedAt = r.updated_at;
+  if (r.owner !== null) b.owner = r.owner;
   return b;
 }
 

@@ -110,7 +110,8 @@ export function world(
   registrar.events.on('EventRegistered', (event) => events.push({ name: 'EventRegistered', event }));
   registrar.events.on('EventUnregistered', (event) => events.push({ name: 'EventUnregistered', event }));
   opts.beforeStart?.(store);
-  registrar.start();
+  // An embedded store loads at once: start() returns nothing to wait for.
+  if (registrar.start() instanceof Promise) throw new Error('an embedded store should load synchronously');
   const send = (req: SipRequest, src: Source = source('UDP')): SipResponse => {
     const before = transport.sent.length;
     layer.receive({ message: req, source: src });
