@@ -16,6 +16,8 @@ import { dn, eventNames, register, world } from './harness.js';
 class SlowStore extends MemoryStore {
   readonly pending: Array<{ writes: readonly BindingWrite[]; resolve: () => void; reject: (err: Error) => void }> = [];
 
+  // The registrar sees any store as a BindingStore, whose commit() may return a promise.
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises
   override commit(writes: readonly BindingWrite[]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.pending.push({
