@@ -25,6 +25,8 @@ export interface ContactView {
   regId: number | null;
   /** RFC 3327: the edge proxies it registered through (Route of requests to it); else null. */
   path: string[] | null;
+  /** On a shared store: the instance that took its REGISTER (and holds its connection); else null. */
+  owner: string | null;
 }
 
 export interface DnView {
@@ -94,6 +96,7 @@ export function contactView(b: Binding, now: number): ContactView {
     instance: b.outbound ? (b.instanceId ?? null) : null,
     regId: b.outbound ? (b.regId ?? null) : null,
     path: b.path ?? null,
+    owner: b.owner ?? null,
   };
 }
 

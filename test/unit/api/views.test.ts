@@ -49,6 +49,7 @@ describe('control API views', () => {
           instance: null,
           regId: null,
           path: null,
+          owner: null,
         },
       ],
       options: { 'oos-check': 30, 'oos-force': 5, prefix: null, priority: 0, 'service-type': null },
