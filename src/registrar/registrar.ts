@@ -3,11 +3,10 @@ import { parseNameAddr } from '../sip/name-addr.js';
 import { createResponse } from '../sip/response.js';
 import { isSipUri, parseUri } from '../sip/uri.js';
 import type { ServerTransaction } from '../transaction/types.js';
-import type { Flow, FlowListener } from '../transport/flow.js';
-import type { Destination } from '../transport/types.js';
+import type { Flow } from '../transport/flow.js';
 import type { Directory } from '../directory/directory.js';
 import type { CheckTarget } from '../directory/oos-check.js';
-import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Clock } from '../util/clock.js';
 import { SipParseError } from '../util/errors.js';
 import { newTag } from '../util/ids.js';
 import { detach } from '../util/detach.js';
@@ -15,7 +14,8 @@ import type { Logger } from '../util/logger.js';
 import { TypedEvents } from '../util/typed-events.js';
 import { bindingKey, type Binding } from './binding.js';
 import { contactDestination } from '../dialog/contact-destination.js';
-import { bindingTarget, freshestFlow } from './contact-target.js';
+import { BindingTable } from './binding-table.js';
+import { BindingTargets } from './binding-targets.js';
 import { Refusal, requestedContacts, type ContactRequest } from './contact-request.js';
 import { registerPath, type RegisterPath } from './outbound.js';
 import { DigestAuth } from './digest-auth.js';
@@ -78,13 +78,8 @@ export interface SourceAccess {
  */
 export class Registrar {
   readonly events: TypedEvents<RegistrarEvents>;
-  /** Bindings by DN; an array, not a map by contact: a DN has one or a few, and there may be 100,000 DNs. */
-  private readonly bindings = new Map<string, Binding[]>();
-  /** Live bindings by the flow their REGISTER came on, so a closed flow costs O(its bindings). */
-  private readonly byFlow = new Map<Flow, Binding[]>();
-  /** What every registered flow calls when it closes (one object for all of them). */
-  private readonly flowListener: FlowListener = { flowClosed: (flow) => this.flowClosed(flow) };
-  private readonly expiryTimers = new Map<Binding, TimerHandle>();
+  private readonly table: BindingTable;
+  private readonly targets: BindingTargets;
   /** REGISTERs received since the last commit (group commit: see RegistrarOptions.defer). */
   private waiting: Waiting[] = [];
   /** The group being committed, while its REGISTERs are handled; undefined otherwise. */
@@ -103,6 +98,15 @@ export class Registrar {
     private readonly access: SourceAccess,
   ) {
     this.events = new TypedEvents<RegistrarEvents>((err, name) => log.error({ err, event: name }, 'registrar listener failed'));
+    this.table = new BindingTable(clock, log, (b) => {
+      this.drop(b, 'expired');
+      if (!this.table.has(b.aor)) this.directory.setState(b.aor, 'out-of-service', 'registration expired');
+    });
+    this.targets = new BindingTargets(this.table, directory, (b) => {
+      this.log.info({ dn: b.aor, contact: b.contact, instance: b.instanceId, regId: b.regId }, '430 Flow Failed: binding removed');
+      this.drop(b, 'removed');
+      if (!this.table.has(b.aor)) this.directory.setState(b.aor, 'out-of-service', 'flow failed (430)');
+    });
   }
 
   /**
@@ -121,10 +125,10 @@ export class Registrar {
     const stale: BindingWrite[] = [];
     for (const stored of loaded) {
       if (!this.loadable(stored)) stale.push({ kind: 'remove', aor: stored.aor, key: bindingKey(stored) });
-      else this.keep(this.loaded(stored));
+      else this.table.keep(this.loaded(stored));
     }
     if (stale.length > 0) this.persist(stale);
-    for (const dn of this.bindings.keys()) this.directory.setState(dn, 'in-service', 'registration loaded');
+    for (const dn of this.table.dns()) this.directory.setState(dn, 'in-service', 'registration loaded');
     this.log.info({ bindings: this.allBindings().length }, 'registrations loaded');
     this.store.shared?.watch({ changed: (aor, bindings) => this.replaced(aor, bindings), resync: (all) => this.resynced(all) });
   }
@@ -152,12 +156,7 @@ export class Registrar {
    */
   private replaced(aor: string, rows: Binding[]): void {
     if (this.directory.get(aor)?.options.contact !== '*') return;
-    const old = this.bindings.get(aor) ?? [];
-    for (const b of old) {
-      this.unschedule(b);
-      this.unindexFlow(b);
-    }
-    this.bindings.delete(aor);
+    const old = this.table.clear(aor);
     for (const row of rows) {
       const mine = old.find((o) => o.flow !== undefined && bindingKey(o) === bindingKey(row) && o.flowId === row.flowId && row.owner === this.store.shared?.instance);
       const b = this.loaded(row);
@@ -166,9 +165,9 @@ export class Registrar {
         b.flowId = mine.flow.id;
         b.flowState = mine.flowState;
       }
-      this.keep(b);
+      this.table.keep(b);
     }
-    const has = this.bindings.has(aor);
+    const has = this.table.has(aor);
     this.directory.setState(aor, has ? 'in-service' : 'out-of-service', has ? 'registered (another instance)' : 'no registration');
   }
 
@@ -176,110 +175,40 @@ export class Registrar {
   private resynced(all: Binding[]): void {
     const byAor = new Map<string, Binding[]>();
     for (const b of all) byAor.set(b.aor, [...(byAor.get(b.aor) ?? []), b]);
-    for (const aor of new Set([...this.bindings.keys(), ...byAor.keys()])) this.replaced(aor, byAor.get(aor) ?? []);
+    for (const aor of new Set([...this.table.dns(), ...byAor.keys()])) this.replaced(aor, byAor.get(aor) ?? []);
     this.log.info({ bindings: all.length }, 'registrations re-read from the shared store');
   }
 
   stop(): void {
     this.commitWaiting();
-    for (const t of this.expiryTimers.values()) t.cancel();
-    this.expiryTimers.clear();
+    this.table.stop();
   }
 
   bindingsOf(dn: string): Binding[] {
-    return [...(this.bindings.get(dn) ?? [])];
+    return this.table.of(dn);
   }
 
   allBindings(): Binding[] {
-    return [...this.bindings.values()].flat();
+    return this.table.all();
   }
 
   /**
    * Where requests to a DN go now: for a `*` DN its best binding (highest q, then the most
-   * recently registered) on its live flow or at its Contact; for a fixed DN its contact.
+   * recently registered; an outbound phone's freshest flow) on its live flow, at its Contact
+   * or through its Path; for a fixed DN its contact (binding-targets.ts).
    */
   targetOf(dn: string): CheckTarget | undefined {
-    const entry = this.directory.get(dn);
-    if (!entry) return undefined;
-    if (entry.options.contact !== '*') {
-      const destination = contactDestination(entry.options.contact, 'UDP');
-      return destination && { requestUri: entry.options.contact, destination };
-    }
-    const bindings = this.bindingsOf(dn).sort((a, b) => (b.q ?? 1) - (a.q ?? 1) || b.registeredAt - a.registeredAt);
-    const first = bindings[0];
-    // RFC 5626 §7: one flow of an instance at a time, the freshest live one first.
-    const best = first?.outbound ? freshestFlow(bindings.filter((b) => b.outbound && b.instanceId === first.instanceId)) : first;
-    const destination = best && bindingTarget(best);
-    if (!best || !destination) return undefined;
-    const target: CheckTarget = { requestUri: best.contact, destination };
-    if (best.path) target.route = best.path;
-    if (best.outbound) {
-      target.otherFlow = (dead) => this.otherFlow(best, dead);
-      target.flowFailed = () => this.flowFailed(best);
-    }
-    return target;
-  }
-
-  /**
-   * ★ Another live flow of the same phone (same AOR and instance) than `dead`, freshest
-   * first, or undefined: where a request waiting on a dead flow of an outbound binding is
-   * re-sent before any connection is re-opened (RFC 5626 §5.3: a phone behind NAT cannot be
-   * reached at its Contact).
-   */
-  private otherFlow(of: Binding, dead: Flow): Destination | undefined {
-    const others = this.bindingsOf(of.aor).filter((b) => b.outbound && b.instanceId === of.instanceId && b.flowState === 'live' && b.flow !== undefined && b.flow !== dead && b.flow.state === 'open');
-    const next = freshestFlow(others);
-    return next && bindingTarget(next);
-  }
-
-  /**
-   * A 430 Flow Failed (RFC 5626 §7) for a request sent to `b` through an edge proxy: the
-   * binding is removed (the phone re-registers on a new flow) and the next target of the same
-   * instance, if any, is returned.
-   */
-  private flowFailed(b: Binding): CheckTarget | undefined {
-    if (this.bindingOf(b.aor, bindingKey(b)) !== b) return this.targetOf(b.aor);
-    this.log.info({ dn: b.aor, contact: b.contact, instance: b.instanceId, regId: b.regId }, '430 Flow Failed: binding removed');
-    this.drop(b, 'removed');
-    if (!this.bindings.has(b.aor)) this.directory.setState(b.aor, 'out-of-service', 'flow failed (430)');
-    return this.targetOf(b.aor);
+    return this.targets.targetOf(dn);
   }
 
   /** The DNs registered on `flow` while it lives. */
   dnsOnFlow(flow: Flow): string[] {
-    return [...new Set((this.byFlow.get(flow) ?? []).map((b) => b.aor))];
+    return [...new Set(this.table.onFlow(flow).map((b) => b.aor))];
   }
 
-  /**
-   * Whether a request from `source` comes from a phone registered as `dn`: it arrived on the
-   * live connection a binding of `dn` registered on, or over the binding's transport from the
-   * address and port it registered from or (unless natted) names in its Contact — UDP, or a
-   * connection the server opened to the phone.
-   */
+  /** Whether a request from `source` comes from a phone registered as `dn` (binding-targets.ts). */
   registeredAt(dn: string, source: { transport: string; address: string; port: number; flow?: Flow }): boolean {
-    return (this.bindings.get(dn) ?? []).some((b) => {
-      if (source.flow !== undefined && b.flow === source.flow && b.flowState === 'live') return true;
-      if (b.transport !== source.transport) return false;
-      if (b.source.address === source.address && b.source.port === source.port) return true;
-      // A natted binding's Contact is known not to be where the phone is: it vouches for nobody.
-      if (b.natted) return false;
-      const at = contactDestination(b.contact, b.transport);
-      return at !== undefined && at.address === source.address && at.port === source.port;
-    });
-  }
-
-  /** `flow` is gone: bindings on it are reached at their Contact from now on. */
-  private flowClosed(flow: Flow): void {
-    const onFlow = this.byFlow.get(flow);
-    if (!onFlow) return;
-    this.byFlow.delete(flow);
-    const flowId = flow.id;
-    for (const b of onFlow) {
-      // In memory only: a store write per closed connection would hold up the re-opens when
-      // many connections die at once, and stored stream bindings are loaded as dead anyway.
-      b.flowState = 'dead';
-      this.log.info({ dn: b.aor, contact: b.contact, flowId }, 'registered flow closed');
-    }
+    return this.targets.registeredAt(dn, source);
   }
 
   /** The REGISTER handler for the UAS core: answered after the commit of its group. */
@@ -393,12 +322,8 @@ export class Registrar {
   /** Puts back the bindings of every DN the group touched, with their timers and flows. */
   private undo(group: Group): void {
     for (const [dn, before] of group.before) {
-      for (const b of this.bindings.get(dn) ?? []) {
-        this.unschedule(b);
-        this.unindexFlow(b);
-      }
-      this.bindings.delete(dn);
-      for (const b of before) this.keep(b);
+      this.table.clear(dn);
+      for (const b of before) this.table.keep(b);
     }
   }
 
@@ -443,7 +368,7 @@ export class Registrar {
       for (const c of contacts) this.apply(dn, c, route, tx, req, callId, cseq, now);
     }
     // The DN's state follows its bindings as they are when announced (at the commit, after its whole group).
-    this.announce(() => this.directory.setState(dn, this.bindings.has(dn) ? 'in-service' : 'out-of-service', this.bindings.has(dn) ? 'registered' : 'no registration'));
+    this.announce(() => this.directory.setState(dn, this.table.has(dn) ? 'in-service' : 'out-of-service', this.table.has(dn) ? 'registered' : 'no registration'));
     const headers: SipHeader[] = this.bindingsOf(dn).map((b) => ({ name: 'Contact', value: contactValue(b, now) }));
     if (route.echoPath) for (const value of route.path) headers.push({ name: 'Path', value });
     if (route.outbound) {
@@ -493,8 +418,7 @@ export class Registrar {
     if (this.store.shared) b.owner = this.store.shared.instance;
     // Committed (with the rest of its group) before the 200 OK: a registration acknowledged survives a crash (SPEC §8).
     this.write({ kind: 'put', binding: b });
-    if (old) this.unschedule(old);
-    this.keep(b);
+    this.table.keep(b);
     const event = {
       dn,
       contact: b.contact,
@@ -520,69 +444,16 @@ export class Registrar {
     return decodeURIComponent(uri.user);
   }
 
-  /** The binding of `dn` with this key (bindingKey: its Contact, or its instance and reg-id). */
   private bindingOf(dn: string, key: string): Binding | undefined {
-    return this.bindings.get(dn)?.find((x) => bindingKey(x) === key);
+    return this.table.find(dn, key);
   }
 
-  private keep(b: Binding): void {
-    const list = this.bindings.get(b.aor);
-    const key = bindingKey(b);
-    const at = list ? list.findIndex((x) => bindingKey(x) === key) : -1;
-    const replaced = list?.[at];
-    if (replaced && replaced !== b) this.unindexFlow(replaced);
-    if (!list) this.bindings.set(b.aor, [b]);
-    else if (at >= 0) list[at] = b;
-    else list.push(b);
-    const flow = b.flow;
-    if (flow !== undefined && b.flowState === 'live') {
-      const onFlow = this.byFlow.get(flow);
-      if (onFlow) {
-        if (!onFlow.includes(b)) onFlow.push(b);
-      } else if (flow.state === 'open') {
-        this.byFlow.set(flow, [b]);
-        flow.onClose(this.flowListener);
-      } else {
-        b.flowState = 'dead'; // it closed while the REGISTER was being handled
-      }
-    }
-    this.expiryTimers.set(
-      b,
-      this.clock.setTimer(b.expiresAt - this.clock.now(), () => {
-        this.drop(b, 'expired');
-        if (!this.bindings.has(b.aor)) this.directory.setState(b.aor, 'out-of-service', 'registration expired');
-      }),
-    );
-  }
-
+  /** Removes `b` — from memory, from the store, with EventUnregistered at its group's commit. */
   private drop(b: Binding, reason: 'removed' | 'expired'): void {
-    this.unschedule(b);
-    const list = this.bindings.get(b.aor);
-    const at = list ? list.indexOf(b) : -1;
-    if (!list || at < 0) return;
-    list.splice(at, 1);
-    if (list.length === 0) this.bindings.delete(b.aor);
-    this.unindexFlow(b);
+    if (!this.table.remove(b)) return;
     this.write({ kind: 'remove', aor: b.aor, key: bindingKey(b) });
     const event = { dn: b.aor, contact: b.contact, reason, time: this.clock.now() };
     this.announce(() => this.events.emit('EventUnregistered', event));
-  }
-
-  private unindexFlow(b: Binding): void {
-    const flow = b.flow;
-    if (flow === undefined) return;
-    const onFlow = this.byFlow.get(flow);
-    const i = onFlow?.indexOf(b) ?? -1;
-    if (!onFlow || i < 0) return;
-    onFlow.splice(i, 1);
-    if (onFlow.length > 0) return;
-    this.byFlow.delete(flow);
-    flow.offClose(this.flowListener);
-  }
-
-  private unschedule(b: Binding): void {
-    this.expiryTimers.get(b)?.cancel();
-    this.expiryTimers.delete(b);
   }
 }
 
