@@ -60,7 +60,7 @@ export class PostgresStore implements ServerStore {
     // An idle connection the database dropped: the pool replaces it on the next query.
     this.pool.on('error', (err) => opts.log.warn({ err }, 'shared store: an idle connection failed'));
     const instance = opts.instance;
-    this.shared = { instance, watch: (l) => (this.watcher = l) };
+    this.shared = { instance, watch: (l) => (this.watcher = l), reread: (aors) => this.queue(() => this.changed(aors)) };
   }
 
   /** Connects, creates or upgrades the tables, and starts following the other instances. */

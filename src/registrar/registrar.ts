@@ -86,6 +86,9 @@ export class Registrar {
   private group: Group | undefined;
   /** A group's commit to a shared store is under way: the next group waits for it. */
   private committing = false;
+  /** The group whose commit is under way (shared store), and the AORs other instances changed meanwhile. */
+  private inFlight: Group | undefined;
+  private readonly changedMeanwhile = new Set<string>();
 
   constructor(
     private readonly directory: Directory,
@@ -156,6 +159,12 @@ export class Registrar {
    */
   private replaced(aor: string, rows: Binding[]): void {
     if (this.directory.get(aor)?.options.contact !== '*') return;
+    // Read before our own commit of this AOR is in: applying it would drop what that commit
+    // writes. Read again once it is.
+    if (this.inFlight?.before.has(aor)) {
+      this.changedMeanwhile.add(aor);
+      return;
+    }
     const old = this.table.clear(aor);
     for (const row of rows) {
       const mine = old.find((o) => o.flow !== undefined && bindingKey(o) === bindingKey(row) && o.flowId === row.flowId && row.owner === this.store.shared?.instance);
@@ -273,6 +282,7 @@ export class Registrar {
     // A shared store: the next group waits for this one, so that an undo never puts back
     // what a later group built on.
     this.committing = true;
+    this.inFlight = group;
     pending
       .then(
         () => this.committed(group, answers),
@@ -280,6 +290,11 @@ export class Registrar {
       )
       .finally(() => {
         this.committing = false;
+        this.inFlight = undefined;
+        if (this.changedMeanwhile.size > 0) {
+          this.store.shared?.reread([...this.changedMeanwhile]);
+          this.changedMeanwhile.clear();
+        }
         this.commitWaiting();
       });
   }

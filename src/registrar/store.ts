@@ -36,6 +36,8 @@ export interface SharedBindings {
    * (changes in between may have been missed).
    */
   watch(listener: SharedBindingsListener): void;
+  /** Reads these AORs again and tells the listener (`changed`), after the notices already queued. */
+  reread(aors: string[]): void;
 }
 
 export interface SharedBindingsListener {

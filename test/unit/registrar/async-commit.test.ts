@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DnOptions } from '../../../src/config/schema.js';
 import { MemoryStore } from '../../../src/registrar/memory-store.js';
-import type { BindingWrite } from '../../../src/registrar/store.js';
+import type { BindingWrite, SharedBindings, SharedBindingsListener } from '../../../src/registrar/store.js';
 import { flushPromises } from '../../support/fake-transport.js';
 import { source } from '../../support/sip-builders.js';
 import { dn, eventNames, register, world } from './harness.js';
@@ -36,8 +36,14 @@ function dns(): Record<string, DnOptions> {
   return { '1001': dn({ type: 'extension', contact: '*' }), '1002': dn({ type: 'extension', contact: '*' }) };
 }
 
-function slowWorld() {
-  const store = new SlowStore();
+/** A SlowStore shared with other instances: the test plays their notices. */
+class SharedSlowStore extends SlowStore {
+  listener: SharedBindingsListener | undefined;
+  readonly rereads: string[][] = [];
+  readonly shared: SharedBindings = { instance: 'a', watch: (l) => (this.listener = l), reread: (aors) => this.rereads.push(aors) };
+}
+
+function slowWorld(store: SlowStore = new SlowStore()) {
   const w = world(dns(), { store });
   const statuses = (): number[] => w.transport.sent.flatMap((s) => (s.kind === 'response' ? [s.message.status] : []));
   const receive = (dnNumber: string, cseq = 1): void => w.layer.receive({ message: register({ dn: dnNumber, expires: 300, cseq, callId: `c-${dnNumber}` }), source: source('UDP') });
@@ -89,5 +95,25 @@ describe('Registrar on a store that commits later', () => {
     store.pending[1]?.resolve();
     await flushPromises();
     expect(statuses()).toEqual([500, 200]);
+  });
+
+  it('a shared store: another instance\'s change read while our commit of that DN is under way is set aside and read again after it', async () => {
+    const store = new SharedSlowStore();
+    const { w, statuses, receive } = slowWorld(store);
+    receive('1001');
+    // The other instance's notice about 1001, read before our commit is in: no binding.
+    store.listener?.changed('1001', []);
+    expect(w.registrar.bindingsOf('1001')).toHaveLength(1);
+    store.pending[0]?.resolve();
+    await flushPromises();
+    expect(statuses()).toEqual([200]);
+    expect(w.registrar.bindingsOf('1001')).toHaveLength(1);
+    expect(store.rereads).toEqual([['1001']]);
+    expect(w.registrar.bindingsOf('1001')[0]?.owner).toBe('a');
+    // A notice about a DN not being committed is applied at once.
+    const ours = w.registrar.bindingsOf('1001')[0];
+    if (!ours) throw new Error('no binding');
+    store.listener?.changed('1002', [{ ...ours, aor: '1002', contact: 'sip:1002@192.0.2.1:5060', owner: 'b' }]);
+    expect(w.directory.get('1002')?.state).toBe('in-service');
   });
 });
