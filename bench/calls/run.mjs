@@ -11,6 +11,10 @@
 //               and half the rate (a trial passes when both halves pass; rates, CPU, RSS
 //               add up): what two worker processes could give at best on this machine, with
 //               no cost at all for sharing the calls out (issue 14: "use both cores");
+//   sip-server-edge-x2  the deployment of docs/deployment.md: Kamailio with
+//               deploy/kamailio/kamailio.cfg in front of two sip-server processes, calls shared
+//               out by its dispatcher (Call-ID hash); DN 1002 is a fixed contact (the UAS) on
+//               both, so no store is shared: what two instances give with the edge's cost paid;
 //   kamailio    Kamailio 5.6 as a transaction-stateful proxy with an in-memory registrar
 //               (bench/kamailio/proxy.cfg; Debian package `kamailio`, installed if missing).
 // Two call scenarios (--scenarios):
@@ -65,7 +69,7 @@ const { values } = parseArgs({
     'no-write': { type: 'boolean', default: false },
   },
 });
-const TARGETS = ['direct', 'sip-server', 'sip-server+hep', 'sip-server-x2', 'kamailio'];
+const TARGETS = ['direct', 'sip-server', 'sip-server+hep', 'sip-server-x2', 'sip-server-edge-x2', 'kamailio'];
 /** Independent instances of a target (each with its own SIPp UAC and UAS, an even share of the rate). */
 const LANES = { 'sip-server-x2': 2 };
 /** --targets, with sip-server+hep after sip-server (or last) when --hep is given. */
@@ -210,13 +214,14 @@ async function startHepSink() {
   return sink;
 }
 
-async function startSipServer(port, hepPort) {
+/** `contact`: DN 1002's fixed contact (else it registers: "*"). */
+async function startSipServer(port, hepPort, contact = '*') {
   const dir = mkdtempSync(join(tmpdir(), 'bench-calls-'));
   const config = join(dir, 'config.yaml');
   const hep = hepPort ? `  hep-address: 127.0.0.1\n  hep-port: ${hepPort}\n` : '';
   writeFileSync(
     config,
-    `TServer:\n  sip-port: ${port}\n  http-port: 0\n${hep}  store: "sqlite:${join(dir, 'state.db')}"\nlog:\n  level: warn\ndns:\n  "1002": { type: extension, contact: "*" }\n`,
+    `TServer:\n  sip-port: ${port}\n  http-port: 0\n${hep}  store: "sqlite:${join(dir, 'state.db')}"\nlog:\n  level: warn\ndns:\n  "1002": { type: extension, contact: "${contact}" }\n`,
   );
   const proc = spawn(process.execPath, [join(root, 'dist/cli.js'), '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitBound(port);
@@ -247,6 +252,40 @@ async function startKamailio(port) {
       } catch {
         /* already gone */
       }
+    },
+  };
+}
+
+/**
+ * Kamailio as the edge (deploy/kamailio/kamailio.cfg) on `port` in front of two sip-servers
+ * whose DN 1002 is the UAS at `uasPort`: the UAC's calls are shared out by Call-ID.
+ */
+async function startEdgeX2(port, uasPort, transport) {
+  ensureKamailio();
+  const contact = `sip:1002@127.0.0.1:${uasPort};transport=${transport}`;
+  const ports = [await freePort(), await freePort()];
+  const servers = await Promise.all(ports.map((p) => startSipServer(p, undefined, contact)));
+  const dir = mkdtempSync(join(tmpdir(), 'bench-edge-'));
+  const list = join(dir, 'dispatcher.list');
+  writeFileSync(list, ports.map((p) => `1 sip:127.0.0.1:${p}\n`).join(''));
+  // One UDP worker (-n 1) relays strictly in order (NOTES.md); tlsf as for the kamailio target.
+  const proc = spawn(
+    'kamailio',
+    ['-f', join(root, 'deploy/kamailio/kamailio.cfg'), '-DD', '-E', '-x', 'tlsf', '-X', 'tlsf', '-m', '2048', '-M', '64', '-Y', dir, '-n', '1',
+      '-l', `udp:127.0.0.1:${port}`, '-l', `tcp:127.0.0.1:${port}`, '-A', `DS_LIST="${list}"`],
+    { stdio: ['ignore', 'ignore', 'ignore'], detached: true },
+  );
+  await waitBound(port);
+  return {
+    pids: [proc.pid, ...servers.map((x) => x.pid)],
+    stop: () => {
+      try {
+        process.kill(-proc.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+      for (const x of servers) x.stop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -321,15 +360,18 @@ async function stopUas(uas, exited) {
  * One fixed-rate trial: `rate` calls/s for `seconds` with the UAS already listening, and
  * everything the pass criterion needs, with the CPU, RSS and latency seen.
  */
-async function step({ transport, scenario, targetPort, dn, rate, pid, uas, uasExited, dir }) {
+async function step({ transport, scenario, targetPort, dn, rate, roots, uas, uasExited, dir }) {
   const sippT = transport === 'tcp' ? 't1' : 'u1';
   const sc = SCENARIOS[scenario];
   const calls = rate * seconds;
   const uacStats = join(dir, 'uac-stats.csv');
-  const pids = pid ? tree(pid) : [];
+  // The target's processes: its root processes (several for sip-server-edge-x2) and their children.
+  const pid = roots.length > 0 ? roots[0] : undefined;
+  const all = () => roots.flatMap(tree);
+  const pids = all();
   const cpu0 = cpuTicks(pids);
   let rssMax = rssKb(pids);
-  const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssKb(pid ? tree(pid) : []))), 500);
+  const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssKb(all()))), 500);
   const t0 = Date.now();
   const r = await run(
     'sipp',
@@ -343,7 +385,7 @@ async function step({ transport, scenario, targetPort, dn, rate, pid, uas, uasEx
   );
   const wallS = (Date.now() - t0) / 1000;
   clearInterval(sampler);
-  const cpuPct = pid ? (100 * (cpuTicks(pid ? tree(pid) : []) - cpu0)) / TICKS / wallS : null;
+  const cpuPct = pid ? (100 * (cpuTicks(all()) - cpu0)) / TICKS / wallS : null;
   // Late retransmissions (e.g. of a BYE's 200) still count: give them a second, then stop the UAS.
   await sleep(1000);
   const uasStop = await stopUas(uas, uasExited);
@@ -471,8 +513,11 @@ async function freshLane(target, transport, scenario, rate) {
   const sink = target === 'sip-server+hep' ? await startHepSink() : undefined;
   if (target !== 'direct') {
     targetPort = await freePort();
-    proc = target === 'kamailio' ? await startKamailio(targetPort) : await startSipServer(targetPort, sink?.port);
-    await register(targetPort, dn, uasPort, transport);
+    if (target === 'sip-server-edge-x2') proc = await startEdgeX2(targetPort, uasPort, transport);
+    else {
+      proc = target === 'kamailio' ? await startKamailio(targetPort) : await startSipServer(targetPort, sink?.port);
+      await register(targetPort, dn, uasPort, transport);
+    }
   }
   const dir = mkdtempSync(join(tmpdir(), 'bench-step-'));
   const uas = spawn(
@@ -486,7 +531,7 @@ async function freshLane(target, transport, scenario, rate) {
     await warmUp({ transport, scenario, targetPort, dn, rate, dir });
     const before = sink ? sink.packets : 0;
     const cpu0 = process.cpuUsage();
-    const s = await step({ transport, scenario, targetPort, dn, rate, pid: proc?.pid, uas, uasExited, dir });
+    const s = await step({ transport, scenario, targetPort, dn, rate, roots: proc ? (proc.pids ?? [proc.pid]) : [], uas, uasExited, dir });
     // HEP packets the sink got during the trial (and the second after it): one per SIP message in or out.
     if (sink) {
       s.hepPackets = sink.packets - before;
@@ -604,8 +649,10 @@ const ratios = distinct('transport').flatMap((transport) =>
     withHep: rateOf('sip-server+hep', transport, scenario),
     hepVsPlain: ratio(rateOf('sip-server+hep', transport, scenario), rateOf('sip-server', transport, scenario)),
     twoVsOne: ratio(rateOf('sip-server-x2', transport, scenario), rateOf('sip-server', transport, scenario)),
+    edgeVsOne: ratio(rateOf('sip-server-edge-x2', transport, scenario), rateOf('sip-server', transport, scenario)),
+    edgeVsKamailio: ratio(rateOf('sip-server-edge-x2', transport, scenario), rateOf('kamailio', transport, scenario)),
     // Either side never failed: the ratio is not a measured one.
-    bounded: ['sip-server', 'sip-server+hep', 'sip-server-x2', 'kamailio', 'direct'].filter((t) => capped(t, transport, scenario)),
+    bounded: ['sip-server', 'sip-server+hep', 'sip-server-x2', 'sip-server-edge-x2', 'kamailio', 'direct'].filter((t) => capped(t, transport, scenario)),
   })),
 );
 const ratioCell = (x, v, other) => (v === null ? '–' : x.bounded.includes('sip-server') || x.bounded.includes(other) ? `${v} (bound)` : String(v));
@@ -629,6 +676,14 @@ const laneRows = ratios
     const one = resultOf('sip-server', x.transport, x.scenario)?.atBest;
     const two = resultOf('sip-server-x2', x.transport, x.scenario)?.atBest;
     return `| ${x.transport.toUpperCase()} | ${x.scenario} | ${shown('sip-server', x.transport, x.scenario)} | ${shown('sip-server-x2', x.transport, x.scenario)} | ${ratioCell(x, x.twoVsOne, 'sip-server-x2')} | ${one?.cpuPct ?? '–'} @ ${one?.rate ?? '–'}/s | ${two?.cpuPct ?? '–'} @ ${two?.rate ?? '–'}/s |`;
+  });
+/** Kamailio in front of two instances (docs/deployment.md), when sip-server-edge-x2 ran. */
+const edgeRows = ratios
+  .filter((x) => resultOf('sip-server-edge-x2', x.transport, x.scenario))
+  .map((x) => {
+    const one = resultOf('sip-server', x.transport, x.scenario)?.atBest;
+    const edge = resultOf('sip-server-edge-x2', x.transport, x.scenario)?.atBest;
+    return `| ${x.transport.toUpperCase()} | ${x.scenario} | ${shown('sip-server', x.transport, x.scenario)} | ${shown('sip-server-edge-x2', x.transport, x.scenario)} | ${ratioCell(x, x.edgeVsOne, 'sip-server-edge-x2')} | ${shown('kamailio', x.transport, x.scenario)} | ${ratioCell(x, x.edgeVsKamailio, 'kamailio')} | ${one?.cpuPct ?? '–'} @ ${one?.rate ?? '–'}/s | ${edge?.cpuPct ?? '–'} @ ${edge?.rate ?? '–'}/s |`;
   });
 
 const rows = results.map((r) => {
@@ -679,6 +734,16 @@ const markdown = [
         ...laneRows,
         '',
         'sip-server-x2: two independent servers, each with its own SIPp UAC and UAS at half the rate, at once on the same 2 cores (a step passes when both halves pass): the most that sharding calls over two worker processes could give on this machine, with nothing spent on sharing them out.',
+        '',
+      ]
+    : []),
+  ...(edgeRows.length > 0
+    ? [
+        '| transport | scenario | sip-server | sip-server-edge-x2 | edge-x2 ÷ sip-server | kamailio | edge-x2 ÷ kamailio | sip-server CPU % at its passing rate | edge-x2 CPU % (Kamailio + both) at its passing rate |',
+        '|---|---|---|---|---|---|---|---|---|',
+        ...edgeRows,
+        '',
+        'sip-server-edge-x2: Kamailio with deploy/kamailio/kamailio.cfg in front of two servers, sharing the calls out by Call-ID (dispatcher), the caller\'s dialog record-routed through it; DN 1002 a fixed contact (the UAS) on both; all on the same 2 cores as SIPp.',
         '',
       ]
     : []),

@@ -1,7 +1,7 @@
 import { Dialog } from '../dialog/dialog.js';
 import { OkRetransmitter } from '../dialog/ok-retransmitter.js';
 import { cseqOf } from '../sip/cseq.js';
-import { getHeader, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
+import { getHeader, getHeaderValues, type SipHeader, type SipRequest, type SipResponse } from '../sip/message.js';
 import { createResponse } from '../sip/response.js';
 import { buildCancel } from '../transaction/build-cancel.js';
 import type { TransactionLayer } from '../transaction/transaction-layer.js';
@@ -288,6 +288,9 @@ export class CallerLeg extends Leg {
     const extra: SipHeader[] = [...headers];
     const transport = this.tx?.source.transport ?? 'UDP';
     if (status > 100 && status < 300) extra.push({ name: 'Contact', value: `<${this.ctx.contactFor(this.calledAs, transport)}>` });
+    // §12.1.1: a response that makes the dialog carries the request's Record-Route, so that
+    // the caller's ACK and BYE go through the proxies that asked to stay (an edge proxy).
+    if (status > 100 && status < 300 && this.invite) for (const value of getHeaderValues(this.invite, 'record-route')) extra.push({ name: 'Record-Route', value });
     const type = from && getHeader(from, 'content-type');
     if (from && from.body.length > 0 && type !== undefined) extra.push({ name: 'Content-Type', value: type });
     if (!this.invite) throw new SipServerError('CALL_NOT_INBOUND', 'only an inbound call has a caller INVITE to answer');

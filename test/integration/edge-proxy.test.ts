@@ -28,7 +28,8 @@ interface DnView {
 const PHONES = ['1101', '1102', '1103', '1104'];
 const KILL_PHONES = ['1111', '1112', '1113', '1114'];
 const OUTBOUND_PHONE = '1121';
-const DNS = Object.fromEntries(['1100', ...PHONES, '1105', ...KILL_PHONES, OUTBOUND_PHONE].map((dn) => [dn, { type: 'extension', contact: '*' }]));
+const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n';
+const DNS = Object.fromEntries(['1100', ...PHONES, '1105', ...KILL_PHONES, OUTBOUND_PHONE, '1131', '1132'].map((dn) => [dn, { type: 'extension', contact: '*' }]));
 const INSTANCE = '"<urn:uuid:9d3c1e2a-7b4f-4c1d-8e2f-0a1b2c3d4e5f>"';
 
 let pg: TestPostgres;
@@ -104,6 +105,28 @@ describe('Kamailio in front of two instances on one store', () => {
     }
   });
 
+  it('a call between two phones through Kamailio: the 200 carries its Record-Route, the ACK and BYE go through it, and the call is cleared normally', async () => {
+    const [a, b] = await Promise.all([phone('1131'), phone('1132')]);
+    await a.register(edge(), { callId: 'rr-a' });
+    await b.register(edge(), { callId: 'rr-b' });
+    const call = a.call(edge(), '1132', { sdp: SDP });
+    const incoming = await b.nextIncomingCall(8000);
+    // Kamailio record-routed the INVITE it sent the phone too (twice: it changes transport, UDP to TCP).
+    const named = (rr: string[]): boolean => rr.length > 0 && rr.every((r) => r.startsWith(`<sip:127.0.0.1:${kamailio.port};`));
+    expect(named(getHeaderValues(incoming.invite, 'record-route'))).toBe(true);
+    const acked = incoming.answer(SDP);
+    const ok = await call.final(8000);
+    expect(ok.status).toBe(200);
+    const recordRoute = getHeaderValues(ok, 'record-route');
+    expect(named(recordRoute)).toBe(true);
+    await acked;
+    expect((await call.bye()).status).toBe(200);
+    await incoming.byeReceived();
+    const bye = a.sent('BYE').at(-1);
+    // The route set is the 200's Record-Route, reversed (§12.1.2).
+    expect(bye && getHeaderValues(bye, 'route')).toEqual([...recordRoute].reverse());
+  });
+
   it('instance A killed with kill -9: calls from phones through Kamailio still reach every phone, and a call established on B goes on', async () => {
     const phones = await Promise.all(KILL_PHONES.map((dn) => phone(dn)));
     await registerOnBoth(phones, 'kill');
@@ -116,7 +139,7 @@ describe('Kamailio in front of two instances on one store', () => {
     const events = await EventStream.open(servers.b.api);
     const established = caller.call(servers.b.port, KILL_PHONES[0] ?? '');
     const incoming = await phones[0]?.nextIncomingCall(8000);
-    const ack = incoming?.answer('v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n');
+    const ack = incoming?.answer(SDP);
     expect((await established.final(8000)).status).toBe(200);
     await ack;
 

@@ -39,12 +39,15 @@ export function withBody(opts: MessageOptions): { headers: SipHeader[]; body: Bu
 }
 
 /**
- * One dialog (RFC 3261 §12) as the peer holds it: ids, sequence numbers, the remote target.
- * In-dialog requests go on the flow the dialog was made on while it is open (a phone keeps
- * using its connection), else to the remote target.
+ * One dialog (RFC 3261 §12) as the peer holds it: ids, sequence numbers, the remote target,
+ * the route set (Record-Route, for a proxy in the way). In-dialog requests go on the flow the
+ * dialog was made on while it is open (a phone keeps using its connection), else to the
+ * remote target.
  */
 export class PeerDialog {
   remoteSeq: number | undefined;
+  /** Route headers of in-dialog requests (§12.1: Record-Route, reversed on the UAC side). */
+  routeSet: string[] = [];
 
   constructor(
     readonly callId: string,
@@ -60,7 +63,7 @@ export class PeerDialog {
 
   static asUac(invite: SipRequest, res: SipResponse, flow: Remote): PeerDialog {
     const one = (name: string, m: { headers: SipHeader[] }): string => getHeaderValues(m, name)[0] ?? '';
-    return new PeerDialog(
+    const d = new PeerDialog(
       one('call-id', invite),
       tagOf(one('from', invite)) ?? '',
       tagOf(one('to', res)) ?? '',
@@ -70,12 +73,15 @@ export class PeerDialog {
       flow,
       cseqOf(invite).seq,
     );
+    d.routeSet = getHeaderValues(res, 'record-route').reverse();
+    return d;
   }
 
   static asUas(invite: SipRequest, localTag: string, flow: Remote): PeerDialog {
     const one = (name: string): string => getHeaderValues(invite, name)[0] ?? '';
     const d = new PeerDialog(one('call-id'), localTag, tagOf(one('from')) ?? '', withoutTag(one('to')), withoutTag(one('from')), contactUri(invite) ?? '', flow, 0);
     d.remoteSeq = cseqOf(invite).seq;
+    d.routeSet = getHeaderValues(invite, 'record-route');
     return d;
   }
 
@@ -95,6 +101,7 @@ export class PeerDialog {
     const headers: SipHeader[] = [
       { name: 'Via', value: core.via(newBranch()) },
       { name: 'Max-Forwards', value: '70' },
+      ...this.routeSet.map((value) => ({ name: 'Route', value })),
       { name: 'From', value: `${this.localUri};tag=${this.localTag}` },
       { name: 'To', value: `${this.remoteUri};tag=${this.remoteTag}` },
       { name: 'Call-ID', value: this.callId },
@@ -252,7 +259,9 @@ export abstract class DialogCall {
     const req = tx.request;
     const { headers, body } = withBody(opts);
     const contact = (req.method === 'INVITE' || req.method === 'UPDATE') && status > 100 && status < 300 ? [{ name: 'Contact', value: this.core.contact() }] : [];
-    tx.respond(createResponse(req, status, opts.reason, { ...(toTag !== undefined ? { toTag } : {}), headers: [...contact, ...headers], body }));
+    // §12.1.1: the response that makes the dialog echoes the request's Record-Route.
+    const recordRoute = req.method === 'INVITE' && status > 100 && status < 300 ? getHeaderValues(req, 'record-route').map((value) => ({ name: 'Record-Route', value })) : [];
+    tx.respond(createResponse(req, status, opts.reason, { ...(toTag !== undefined ? { toTag } : {}), headers: [...recordRoute, ...contact, ...headers], body }));
     if (req.method === 'BYE' && status >= 200 && status < 300) this.state = 'terminated';
   }
 
