@@ -230,6 +230,19 @@ describe('OosChecker: the active OPTIONS check (SPEC §4)', () => {
     expect(eventNames(w)).toEqual(['EventRegistered', 'EventDNBackInService']);
   });
 
+  it('a DN registered through an edge proxy (Path) is checked through it: the OPTIONS carries the Path as Route and goes to the proxy, the Contact as Request-URI', () => {
+    const w = oosWorld({ '1001': dn({ type: 'extension', contact: '*', 'oos-check': 10, 'oos-force': 2 }) });
+    const path = '<sip:edge@198.51.100.7:5060;lr;received=sip:203.0.113.9:40000%3Btransport%3Dtcp>';
+    const req = register({ contacts: ['<sip:1001@203.0.113.9:5070;transport=tcp>'], expires: 300, headers: [{ name: 'Path', value: path }] });
+    req.headers.unshift({ name: 'Via', value: 'SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-edge-oos' });
+    expect(w.send(req, source('UDP', { address: '198.51.100.7', port: 5060 })).status).toBe(200);
+    advanceTo(w, 10_000);
+    const options = check(w, 0);
+    expect(options.dest).toEqual({ transport: 'UDP', address: '198.51.100.7', port: 5060 });
+    expect(options.req.uri).toBe('sip:1001@203.0.113.9:5070;transport=tcp');
+    expect(getHeader(options.req, 'route')).toBe(path);
+  });
+
   it('an answer that arrives after the DN\'s last registration expired does not bring a contact "*" DN back in service', () => {
     const w = oosWorld({ '1001': dn({ type: 'extension', contact: '*', 'oos-check': 10, 'oos-force': 2 }) });
     advanceTo(w, 1_000);
