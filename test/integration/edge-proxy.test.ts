@@ -28,8 +28,9 @@ interface DnView {
 const PHONES = ['1101', '1102', '1103', '1104'];
 const KILL_PHONES = ['1111', '1112', '1113', '1114'];
 const OUTBOUND_PHONE = '1121';
+const RINGING_PHONE = '1122';
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n';
-const DNS = Object.fromEntries(['1100', ...PHONES, '1105', ...KILL_PHONES, OUTBOUND_PHONE, '1131', '1132'].map((dn) => [dn, { type: 'extension', contact: '*' }]));
+const DNS = Object.fromEntries(['1100', ...PHONES, '1105', ...KILL_PHONES, OUTBOUND_PHONE, RINGING_PHONE, '1131', '1132'].map((dn) => [dn, { type: 'extension', contact: '*' }]));
 const INSTANCE = '"<urn:uuid:9d3c1e2a-7b4f-4c1d-8e2f-0a1b2c3d4e5f>"';
 
 let pg: TestPostgres;
@@ -182,5 +183,29 @@ describe('Kamailio in front of two instances on one store', () => {
     expect((await call.final(8000)).status).toBe(486);
     // The failed flow's binding is gone; the other stays.
     expect((await contactsOf(p.user)).map((c) => c.regId)).toEqual([1]);
+  }, 30_000);
+
+  it('★ RFC 5626 through Kamailio, ringing: the connection the INVITE waits on dies, Kamailio answers it 430 at once, and the call rings on the phone\'s other flow and is answered', async () => {
+    const p = await phone(RINGING_PHONE);
+    const outbound = (regId: number) => ({ contactParams: `;+sip.instance=${INSTANCE};reg-id=${regId}`, headers: [{ name: 'Supported', value: 'outbound' }], callId: `ring-${regId}` });
+    await p.register(edge(), outbound(1));
+    const second = await p.connect(edge());
+    await p.register(second, outbound(2));
+    const caller = await phone('1100', 'UDP');
+    const call = caller.call(servers.b.port, p.user, { sdp: SDP });
+    const first = await p.nextIncomingCall(8000);
+    expect(p.messages.find((m) => m.dir === 'in' && m.message === first.invite)?.remote.flowId).toBe(second.flowId);
+    first.ring();
+    await call.waitStatus(180, 8000);
+    const lost = Date.now();
+    p.dropFlow(second.flowId ?? '');
+    const again = await p.nextIncomingCall(8000);
+    console.log(`★ through Kamailio: INVITE on the other flow ${Date.now() - lost} ms after the ringing flow went`);
+    expect(p.messages.find((m) => m.dir === 'in' && m.message === again.invite)?.remote.flowId).toBe(p.flows()[0]?.id);
+    expect(p.flows().filter((f) => f.direction === 'accepted')).toEqual([]);
+    const acked = again.answer(SDP);
+    expect((await call.final(8000)).status).toBe(200);
+    await acked;
+    expect((await call.bye()).status).toBe(200);
   }, 30_000);
 });
