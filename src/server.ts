@@ -178,7 +178,7 @@ export class SipServer {
     this.store = openStore(t.store, {
       onWriteError: (err) => storeLog.error({ err }, 'could not write call records'),
       callRecordWindow: { clock: this.clock, ms: 100 },
-      shared: { instance: t['instance-name'] ?? `${hostname()}:${t['sip-port']}`, log: storeLog },
+      shared: { instance: t['instance-name'] ?? `${hostname()}:${t['sip-port']}`, log: storeLog, clock: this.clock },
     });
     const nonces = new NonceManager({ secret: randomBytes(32), now: () => this.clock.now(), random: randomBytes, lifetimeMs: 300_000 });
     // One digest realm and nonce store for REGISTER (401) and INVITE (407).

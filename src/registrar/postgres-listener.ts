@@ -1,4 +1,5 @@
 import pg from 'pg';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 
 /** What one instance tells the others after a commit: which AORs it changed. */
@@ -25,7 +26,7 @@ export interface ListenerHandlers {
  */
 export class BindingsListener {
   private client: pg.Client | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private stopped = false;
   private lost = false;
 
@@ -34,6 +35,7 @@ export class BindingsListener {
     private readonly instance: string,
     private readonly handlers: ListenerHandlers,
     private readonly log: Logger,
+    private readonly clock: Clock,
     private readonly retryMs = 500,
   ) {}
 
@@ -44,7 +46,7 @@ export class BindingsListener {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => undefined);
@@ -87,8 +89,8 @@ export class BindingsListener {
   }
 
   private retry(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
+    this.timer?.cancel();
+    this.timer = this.clock.setTimer(this.retryMs, () => {
       this.connect().then(
         () => {
           if (!this.lost || this.stopped) return;
@@ -100,7 +102,6 @@ export class BindingsListener {
           if (!this.stopped) this.retry();
         },
       );
-    }, this.retryMs);
-    this.timer.unref();
+    });
   }
 }

@@ -4,15 +4,18 @@ import { SipServerError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { Binding, CallRecord } from './binding.js';
 import { BindingsListener, CHANNEL, type BindingsNotice } from './postgres-listener.js';
-import { BINDING_COLUMNS, bindingOf, bindingValues, CALL_COLUMNS, callRecordOf, callValues, MIGRATIONS, upsert, type BindingRow, type CallRow } from './postgres-schema.js';
+import { BINDING_COLUMNS, bindingValues, CALL_COLUMNS, callValues, MIGRATIONS, upsert } from './postgres-schema.js';
+import { bindingOf, callRecordOf, type BindingRow, type CallRecordRow } from './store-rows.js';
 import type { BindingWrite, CallRecordQuery, ServerStore, SharedBindings, SharedBindingsListener } from './store.js';
 
 export interface PostgresStoreOptions {
   /** This instance's name (`instance-name`): the owner of the bindings it writes. */
   instance: string;
   log: Logger;
-  /** Call records are written at most this late (default 100 ms). */
-  callRecordWindow?: { clock: Clock; ms: number };
+  /** Every timer of the store's (call-record batches, retries, reconnects) runs on it. */
+  clock: Clock;
+  /** Call records are written at most this late, ms (default 100). */
+  callRecordWindowMs?: number;
   /** Told when a batch of call records could not be written (it is kept and tried again). */
   onWriteError?: (err: SipServerError) => void;
 }
@@ -31,7 +34,7 @@ const MAX_PENDING_CALLS = 100_000;
  *   re-reads those AORs and so knows every binding (postgres-listener.ts). After a lost
  *   connection it re-reads them all.
  * - Bindings carry their `owner`: the instance whose flow (connection) they came on.
- * - Call records are queued and written in batches within `callRecordWindow`; a batch that
+ * - Call records are queued and written in batches within `callRecordWindowMs`; a batch that
  *   fails stays queued and goes with the next one (up to MAX_PENDING_CALLS).
  * - While the database is unreachable, REGISTERs get 500 (nothing acknowledged is lost) and
  *   the pool connects again by itself when it is back.
@@ -67,7 +70,7 @@ export class PostgresStore implements ServerStore {
   async open(): Promise<void> {
     try {
       await this.migrate();
-      this.listener = new BindingsListener(this.config, this.opts.instance, { changed: (aors) => this.queue(() => this.changed(aors)), reconnected: () => this.queue(() => this.resync()) }, this.opts.log);
+      this.listener = new BindingsListener(this.config, this.opts.instance, { changed: (aors) => this.queue(() => this.changed(aors)), reconnected: () => this.queue(() => this.resync()) }, this.opts.log, this.opts.clock);
       await this.listener.start();
     } catch (err) {
       await this.pool.end().catch(() => undefined);
@@ -100,19 +103,13 @@ export class PostgresStore implements ServerStore {
     this.pendingCalls.push(record);
     if (this.pendingCalls.length > MAX_PENDING_CALLS) this.pendingCalls.splice(0, this.pendingCalls.length - MAX_PENDING_CALLS);
     if (this.flushing) return;
-    const window = this.opts.callRecordWindow;
-    const ms = window?.ms ?? 100;
-    if (window) this.flushing = window.clock.setTimer(ms, () => void this.flushCallRecords());
-    else {
-      const t = setTimeout(() => void this.flushCallRecords(), ms);
-      this.flushing = { cancel: () => clearTimeout(t) };
-    }
+    this.flushing = this.opts.clock.setTimer(this.opts.callRecordWindowMs ?? 100, () => void this.flushCallRecords());
   }
 
   async listCallRecords(query: CallRecordQuery = {}): Promise<CallRecord[]> {
     await this.flushCallRecords();
     return this.guard('STORE_READ', 'listing call records', async () => {
-      const res = await this.pool.query<CallRow>(
+      const res = await this.pool.query<CallRecordRow>(
         `SELECT * FROM call_records WHERE ($1::text IS NULL OR from_dn = $1 OR to_dn = $1) AND ($2::bigint IS NULL OR started_at >= $2)
          ORDER BY started_at DESC, id DESC LIMIT $3`,
         [query.dn ?? null, query.since ?? null, Math.max(0, Math.floor(query.limit ?? 100))],
@@ -124,7 +121,7 @@ export class PostgresStore implements ServerStore {
   async getCallRecord(id: string): Promise<CallRecord | undefined> {
     await this.flushCallRecords();
     return this.guard('STORE_READ', `reading call record ${id}`, async () => {
-      const res = await this.pool.query<CallRow>('SELECT * FROM call_records WHERE id = $1', [id]);
+      const res = await this.pool.query<CallRecordRow>('SELECT * FROM call_records WHERE id = $1', [id]);
       const row = res.rows[0];
       return row && callRecordOf(row);
     });
@@ -167,9 +164,7 @@ export class PostgresStore implements ServerStore {
 
   /** A failed batch is tried again a second later. */
   private addCallRecordRetry(): void {
-    const t = setTimeout(() => void this.flushCallRecords(), 1000);
-    t.unref();
-    this.flushing = { cancel: () => clearTimeout(t) };
+    this.flushing = this.opts.clock.setTimer(1000, () => void this.flushCallRecords());
   }
 
   private async allBindings(): Promise<Binding[]> {
@@ -192,8 +187,15 @@ export class PostgresStore implements ServerStore {
       for (const [aor, bindings] of byAor) watcher.changed(aor, bindings);
     } catch (err) {
       this.opts.log.error({ err, aors }, "shared store: could not read another instance's change; re-reading everything");
-      setTimeout(() => this.queue(() => this.resync()), 1000).unref();
+      this.retryResync();
     }
+  }
+
+  /** Reads everything again a second from now (not after close). */
+  private retryResync(): void {
+    this.opts.clock.setTimer(1000, () => {
+      if (!this.closed) this.queue(() => this.resync());
+    });
   }
 
   private async resync(): Promise<void> {
@@ -203,7 +205,7 @@ export class PostgresStore implements ServerStore {
       watcher.resync(await this.allBindings());
     } catch (err) {
       this.opts.log.error({ err }, 'shared store: re-reading the bindings failed; trying again');
-      setTimeout(() => this.queue(() => this.resync()), 1000).unref();
+      this.retryResync();
     }
   }
 

@@ -4,6 +4,7 @@ import type { Binding, CallRecord } from './binding.js';
 import { MemoryStore } from './memory-store.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 import { maskPassword, PostgresStore } from './postgres-store.js';
+import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 
 /** One change to the bindings, as the registrar commits them: a binding written, or removed by its key (bindingKey). */
@@ -107,8 +108,8 @@ export interface ServerStore extends BindingStore, CallRecords {
 export interface OpenStoreOptions extends SqliteStoreOptions {
   /** Relative sqlite paths are resolved against this directory (default: the working directory). */
   baseDir?: string;
-  /** For a shared store: this instance's name and where the store logs. */
-  shared?: { instance: string; log: Logger };
+  /** For a shared store: this instance's name, where the store logs, and the clock of its timers. */
+  shared?: { instance: string; log: Logger; clock: Clock };
 }
 
 /**
@@ -121,8 +122,8 @@ export function openStore(spec: string, opts: OpenStoreOptions = {}): Store | Po
   if (spec === 'memory:') return new MemoryStore();
   if (/^postgres(ql)?:\/\//.test(spec)) {
     if (!opts.shared) throw new SipServerError('STORE_SPEC', `store "${maskPassword(spec)}": a shared store needs the instance's name`);
-    const window = opts.callRecordWindow;
-    return new PostgresStore(spec, { ...opts.shared, ...(window ? { callRecordWindow: window } : {}), ...(opts.onWriteError ? { onWriteError: opts.onWriteError } : {}) });
+    const windowMs = opts.callRecordWindow?.ms;
+    return new PostgresStore(spec, { ...opts.shared, ...(windowMs !== undefined ? { callRecordWindowMs: windowMs } : {}), ...(opts.onWriteError ? { onWriteError: opts.onWriteError } : {}) });
   }
   if (spec.startsWith('sqlite:')) {
     const path = spec.slice('sqlite:'.length);

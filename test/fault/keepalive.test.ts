@@ -99,6 +99,14 @@ function copiesOf(peer: SipPeer, req: SipRequest): { flowId: string | undefined;
     .map((m) => ({ flowId: m.remote.flowId, at: m.at, cseq: one(m.message, 'cseq'), callId: one(m.message, 'call-id') }));
 }
 
+/** Once `req` has reached the peer a second time (re-sent): every copy, as copiesOf gives them. */
+function secondCopy(peer: SipPeer, req: SipRequest, what: string): Promise<ReturnType<typeof copiesOf>> {
+  return peer.waiter.until(what, 5000, () => {
+    const c = copiesOf(peer, req);
+    return c.length >= 2 ? c : undefined;
+  });
+}
+
 const event = (name: string, match: (e: ApiEvent) => boolean = () => true, ms = 15_000): Promise<ApiEvent> => {
   if (!rig) throw new Error('no rig');
   return rig.events.next((e) => e.event === name && match(e), ms);
@@ -169,10 +177,7 @@ describe('TCP keep-alive against a silent firewall (SPEC §5)', () => {
     expect(stale).toMatchObject({ detectedBy: 'keepalive-timeout', active: [{ method: 'INVITE', branch: branchOf(incoming.invite) }] });
     const reopened = await event('ConnectionReopened');
     expect(reopened).toMatchObject({ destination: `${net.epAddr}:${callee.port}`, resent: [{ method: 'INVITE', branch: branchOf(incoming.invite) }] });
-    const copies = await callee.waiter.until('the re-sent INVITE', 5000, () => {
-      const c = copiesOf(callee, incoming.invite);
-      return c.length >= 2 ? c : undefined;
-    });
+    const copies = await secondCopy(callee, incoming.invite, 'the re-sent INVITE');
     expect(copies[1]?.flowId).not.toBe(copies[0]?.flowId);
     // Unchanged: same branch (how they were found), same CSeq and Call-ID.
     expect(copies[1]).toMatchObject({ cseq: '1 INVITE', callId: one(incoming.invite, 'call-id') });
@@ -216,10 +221,7 @@ describe('TCP keep-alive against a silent firewall (SPEC §5)', () => {
     expect(stale).toMatchObject({ remote: `${net.epAddr}:${flow2?.localPort}`, active: [{ method: 'INVITE', branch: branchOf(incoming.invite) }] });
     const moved = await event('ConnectionReopened');
     expect(moved).toMatchObject({ otherFlow: true, resent: [{ method: 'INVITE', branch: branchOf(incoming.invite) }] });
-    const copies = await callee.waiter.until('the INVITE on the other flow', 5000, () => {
-      const c = copiesOf(callee, incoming.invite);
-      return c.length >= 2 ? c : undefined;
-    });
+    const copies = await secondCopy(callee, incoming.invite, 'the INVITE on the other flow');
     expect(copies[1]).toMatchObject({ flowId: flow1?.id, cseq: '1 INVITE', callId: one(incoming.invite, 'call-id') });
     // Nothing was opened to the phone: behind a NAT it could not have been reached.
     expect(callee.flows().filter((f) => f.direction === 'accepted')).toEqual([]);
@@ -345,10 +347,7 @@ describe('TCP keep-alive against a silent firewall (SPEC §5)', () => {
     const stale = await event('ConnectionStale');
     const reopened = await event('ConnectionReopened');
     expect(reopened).toMatchObject({ transport: 'TLS', destination: `${net.epAddr}:${callee.port}`, resent: [{ method: 'INVITE', branch: branchOf(incoming.invite) }] });
-    const copies = await callee.waiter.until('the re-sent INVITE', 5000, () => {
-      const c = copiesOf(callee, incoming.invite);
-      return c.length >= 2 ? c : undefined;
-    });
+    const copies = await secondCopy(callee, incoming.invite, 'the re-sent INVITE');
     expect(callee.flows().find((f) => f.id === copies[1]?.flowId)).toMatchObject({ transport: 'TLS', direction: 'accepted' });
     console.log(`S5 detection ${Date.parse(String(stale.time)) - dropped} ms, TLS re-open + re-send ${String(reopened.reopenMs)} ms`);
     const ack = incoming.answer(sdp('callee', 50000));

@@ -43,7 +43,7 @@ let pg: TestPostgres;
 const stores: PostgresStore[] = [];
 
 async function open(instance: string): Promise<PostgresStore> {
-  const s = new PostgresStore(pg.url, { instance, log: silentLogger, callRecordWindow: { clock: new SystemClock(), ms: 20 } });
+  const s = new PostgresStore(pg.url, { instance, log: silentLogger, clock: new SystemClock(), callRecordWindowMs: 20 });
   await s.open();
   stores.push(s);
   return s;

@@ -6,6 +6,7 @@ import { MemoryStore } from '../../../src/registrar/memory-store.js';
 import { SqliteStore } from '../../../src/registrar/sqlite-store.js';
 import { PostgresStore } from '../../../src/registrar/postgres-store.js';
 import { openStore, type ServerStore } from '../../../src/registrar/store.js';
+import { SystemClock } from '../../../src/util/clock.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { SipServerError } from '../../../src/util/errors.js';
 
@@ -42,7 +43,7 @@ describe('openStore: the `store` option', () => {
   });
 
   it('postgres:// and postgresql:// give a PostgresStore (not connected until open()); its description hides the password', () => {
-    const shared = { instance: 'a', log: silentLogger };
+    const shared = { instance: 'a', log: silentLogger, clock: new SystemClock() };
     const s = keep(openStore('postgres://sip:s3cret@127.0.0.1:5432/sip', { shared }));
     expect(s).toBeInstanceOf(PostgresStore);
     expect(s.description).toBe('postgres://sip:***@127.0.0.1:5432/sip');
@@ -50,7 +51,7 @@ describe('openStore: the `store` option', () => {
   });
 
   it('opening a PostgresStore where no database listens fails with STORE_OPEN naming the store', async () => {
-    const s: ServerStore = openStore('postgres://sip@127.0.0.1:1/sip', { shared: { instance: 'a', log: silentLogger } });
+    const s: ServerStore = openStore('postgres://sip@127.0.0.1:1/sip', { shared: { instance: 'a', log: silentLogger, clock: new SystemClock() } });
     await expect(s.open?.()).rejects.toMatchObject({ code: 'STORE_OPEN', message: expect.stringMatching(/^cannot open store postgres:\/\/sip@127\.0\.0\.1:1\/sip: .*ECONNREFUSED/) as unknown });
   });
 
