@@ -73,7 +73,7 @@ export function uriOf(value: string, header: string): ReturnType<typeof parseUri
   return parseUri(parseNameAddr(value, header).uri);
 }
 
-export function parseSeconds(text: string, what: string): number {
+function parseSeconds(text: string, what: string): number {
   if (!/^\s*\d{1,10}\s*$/.test(text)) throw new SipParseError(`Bad ${what} Value`);
   return Math.min(Number(text), 2 ** 32 - 1);
 }
